@@ -1,0 +1,108 @@
+"""The command line: VERP encode/verify and the inspection commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_SECRET, FakeClock, make_config
+from tests.messages import dsn
+from tests.test_daemon import write_config
+from verpd import cli
+from verpd.pipeline import Pipeline
+from verpd.store import Store, create_engine, init_schema
+from verpd.verp import Verp
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    return write_config(tmp_path, 8024)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_verp_encode_prints_an_address_that_verify_accepts(config_file: Path, capsys) -> None:
+    """`verp encode` prints one address; `verp verify` of it prints valid JSON with the fields and exits 0."""
+    status, out, _ = run(capsys, "--config", str(config_file), "verp", "encode", "--tenant", "enwiki", "--user", "42", "--time", "1800000000")
+    assert status == 0
+    address = out.strip()
+    assert address.endswith("@bounces.example.org") and "\n" not in address
+    status, out, _ = run(capsys, "--config", str(config_file), "verp", "verify", address, "--now", "1800000060")
+    assert status == 0
+    assert json.loads(out) == {"valid": True, "tenant": "enwiki", "user": 42, "sent_at": "2027-01-15T08:00:00+00:00", "error": None}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "now_delta", "error_kind"),
+    [
+        pytest.param(lambda a: a.replace("enwiki", "dewiki"), 60, "bad_signature", id="tampered"),
+        pytest.param(lambda a: a, 3 * 86400, "expired", id="expired"),
+        pytest.param(lambda a: a.replace("bounces.example.org", "example.net"), 60, "not_ours", id="foreign-domain"),
+    ],
+)
+def test_verp_verify_reports_invalid_addresses_with_exit_1(config_file: Path, capsys, mutate, now_delta: int, error_kind: str) -> None:
+    """`verp verify` of a bad address prints valid=false with the error kind and exits 1."""
+    address = Verp(make_config(config_file.parent).verp).encode("enwiki", 42, 1800000000)
+    status, out, _ = run(capsys, "--config", str(config_file), "verp", "verify", mutate(address), "--now", str(1800000000 + now_delta))
+    result = json.loads(out)
+    assert status == 1
+    assert result["valid"] is False and result["tenant"] is None and result["error"].startswith(error_kind)
+
+
+def test_verp_encode_refuses_a_bad_tenant_with_exit_2(config_file: Path, capsys) -> None:
+    """A tenant the format cannot carry is a usage error that says what is allowed."""
+    status, _, err = run(capsys, "--config", str(config_file), "verp", "encode", "--tenant", "My_Wiki", "--user", "1")
+    assert status == 2 and "[a-z0-9.]" in err
+
+
+def test_missing_config_file_says_how_to_fix_it(tmp_path: Path, capsys) -> None:
+    """Without a readable config file every command exits 2 and names --config."""
+    status, _, err = run(capsys, "--config", str(tmp_path / "absent.toml"), "bounces", "list")
+    assert status == 2 and "--config" in err
+
+
+def test_bounces_and_subjects_list_print_stored_fields_as_json_lines(config_file: Path, tmp_path: Path, capsys) -> None:
+    """`bounces list --json` and `subjects list --json` print one object per stored row with its fields."""
+    config = make_config(tmp_path)
+
+    async def record_two_bounces() -> None:
+        engine = create_engine(config.database.url)
+        await init_schema(engine)
+        pipeline = Pipeline(config, Store(engine))
+        clock = FakeClock(datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
+        verp = Verp(config.verp)
+        for user in (3, 4):
+            address = verp.encode("enwiki", user, clock.unix - 10)
+            await pipeline.deliver(dsn(address), [verp.verify(address, clock.unix)], clock.now)
+        await engine.dispose()
+
+    asyncio.run(record_two_bounces())
+    capsys.readouterr()  # drop the setup's log lines
+
+    status, out, _ = run(capsys, "--config", str(config_file), "bounces", "list", "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert status == 0 and [r["user_id"] for r in rows] == [4, 3]  # newest first
+    assert set(rows[0]) >= {"tenant", "user_id", "verp_local", "sent_at", "received_at", "address", "action", "status",
+                            "reply_code", "reason", "severity", "diagnostic", "remote_mta", "message_id"}
+    assert rows[0]["address"] == "alice@example.com" and rows[0]["received_at"] == "2026-11-21T12:00:00+00:00"
+
+    status, out, _ = run(capsys, "--config", str(config_file), "subjects", "list", "--json")
+    subjects = [json.loads(line) for line in out.splitlines()]
+    assert status == 0 and [(s["tenant"], s["user_id"], s["state"]) for s in subjects] == [("enwiki", 3, "active"), ("enwiki", 4, "active")]
+
+    status, out, _ = run(capsys, "--config", str(config_file), "bounces", "list")
+    assert status == 0 and out.splitlines()[0].split()[:3] == ["id", "received_at", "tenant"] and "alice@example.com" in out
+
+
+def test_secret_never_printed_by_check_config(config_file: Path, capsys) -> None:
+    """check-config summarises the configuration without printing any secret."""
+    status, out, err = run(capsys, "--config", str(config_file), "check-config")
+    assert status == 0 and "OK" in out and TEST_SECRET not in out + err

@@ -1,0 +1,207 @@
+"""The LMTP intake: reply codes at RCPT and one reply per recipient at DATA (RFC 2033)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import VERP_DOMAIN, FakeClock, lmtp_port, make_config, verp_address
+from tests.lmtp_client import LMTPClient
+from tests.messages import dsn
+from verpd.config import Config
+from verpd.daemon import Daemon
+
+
+async def connect(daemon: Daemon) -> LMTPClient:
+    return await LMTPClient.connect("127.0.0.1", lmtp_port(daemon))
+
+
+async def bounce_count(daemon: Daemon) -> int:
+    return len(await daemon.store.list_bounces())
+
+
+# --- RCPT -----------------------------------------------------------------------------
+
+
+async def test_valid_verp_recipient_is_accepted_at_rcpt(daemon: Daemon, config: Config, clock: FakeClock) -> None:
+    """A VERP address we signed, within accept_time, gets 250 2.1.5 at RCPT."""
+    client = await connect(daemon)
+    await client.mail()
+    reply = await client.rcpt(verp_address(config, clock))
+    assert (reply.code, reply.text[:5]) == (250, "2.1.5")
+    await client.close()
+
+
+@pytest.mark.parametrize(
+    ("make_rcpt", "expected"),
+    [
+        pytest.param(lambda a: a.replace(VERP_DOMAIN, "example.net"), "550 5.1.1", id="foreign-domain"),
+        pytest.param(lambda a: "postmaster@" + VERP_DOMAIN, "550 5.1.1", id="not-a-verp-local-part"),
+        pytest.param(lambda a: "other-" + a, "550 5.1.1", id="wrong-prefix"),
+        pytest.param(lambda a: a.replace("-enwiki-", "-dewiki-"), "550 5.7.1 VERP address signature", id="tampered-tenant"),
+        pytest.param(lambda a: a.split("@")[0][:-1] + "a@" + VERP_DOMAIN if not a.split("@")[0].endswith("a") else a.split("@")[0][:-1] + "b@" + VERP_DOMAIN, "550 5.7.1 VERP address signature", id="bad-tag"),
+    ],
+)
+async def test_recipient_that_is_not_our_verp_is_refused_with_its_class(
+    daemon: Daemon, config: Config, clock: FakeClock, make_rcpt, expected: str
+) -> None:
+    """Wrong domain or not a VERP → 550 5.1.1; a bad signature → 550 5.7.1."""
+    client = await connect(daemon)
+    await client.mail()
+    reply = await client.rcpt(make_rcpt(verp_address(config, clock)))
+    assert str(reply).startswith(expected), reply
+    await client.close()
+
+
+async def test_expired_verp_is_refused_with_its_own_text(daemon: Daemon, config: Config, clock: FakeClock) -> None:
+    """A VERP address older than verp.accept_time gets 550 5.7.1 saying it expired."""
+    client = await connect(daemon)
+    await client.mail()
+    reply = await client.rcpt(verp_address(config, clock, sent_ago=config.verp.accept_time))
+    assert str(reply).startswith("550 5.7.1") and "expired" in reply.text
+    await client.close()
+
+
+async def test_verp_from_the_future_is_refused(daemon: Daemon, config: Config, clock: FakeClock) -> None:
+    """A send time beyond verp.clock_skew in the future gets 550 5.7.1 saying so."""
+    client = await connect(daemon)
+    await client.mail()
+    reply = await client.rcpt(verp_address(config, clock, sent_ago=-(config.verp.clock_skew + 60)))
+    assert str(reply).startswith("550 5.7.1") and "future" in reply.text
+    await client.close()
+
+
+async def test_client_outside_allowed_clients_is_refused_at_rcpt(make_daemon, tmp_path: Path, clock: FakeClock) -> None:
+    """A client whose address is not in server.allowed_clients gets 554 5.7.1, even for a valid VERP."""
+    config = make_config(tmp_path, server={"allowed_clients": ["192.0.2.0/24"]})
+    daemon = await make_daemon(config)
+    client = await connect(daemon)
+    await client.mail()
+    reply = await client.rcpt(verp_address(config, clock))
+    assert str(reply).startswith("554 5.7.1")
+    await client.close()
+
+
+async def test_ipv6_loopback_client_is_accepted_when_allowed(make_daemon, tmp_path: Path, clock: FakeClock) -> None:
+    """verpd listens on ::1 when configured, and ::1/128 in allowed_clients lets it deliver."""
+    config = make_config(tmp_path, server={"lmtp": "[::1]:0"})
+    try:
+        daemon = await make_daemon(config)
+    except OSError as e:
+        pytest.skip(f"no IPv6 loopback here: {e}")
+    client = await LMTPClient.connect("::1", lmtp_port(daemon))
+    (rcpt,), (data,) = await client.deliver(dsn(verp_address(config, clock)), [verp_address(config, clock)])
+    assert (rcpt.code, data.code) == (250, 250)
+    await client.close()
+
+
+# --- DATA -----------------------------------------------------------------------------
+
+
+async def test_bounce_is_recorded_before_250(daemon: Daemon, config: Config, clock: FakeClock) -> None:
+    """DATA gets 250 2.0.0 and the bounce is already in the database when the reply arrives."""
+    verp = verp_address(config, clock, user=7)
+    client = await connect(daemon)
+    _, (reply,) = await client.deliver(dsn(verp), [verp])
+    assert (reply.code, reply.text[:5]) == (250, "2.0.0")
+    (row,) = await daemon.store.list_bounces()
+    assert (row["tenant"], row["user_id"], row["address"], row["status"], row["severity"]) == (
+        "enwiki", 7, "alice@example.com", "5.1.1", "hard"
+    )
+    assert row["verp_local"] == verp.split("@")[0]
+    await client.close()
+
+
+async def test_multi_recipient_transaction_gets_one_reply_per_accepted_recipient(
+    daemon: Daemon, config: Config, clock: FakeClock
+) -> None:
+    """Three RCPTs with one refused → exactly two DATA replies, each 250, each recorded."""
+    good = [verp_address(config, clock, user=1), verp_address(config, clock, user=2)]
+    forged = good[0].replace("-enwiki-", "-dewiki-")
+    client = await connect(daemon)
+    rcpts, datas = await client.deliver(dsn(good[0]), [good[0], forged, good[1]])
+    assert [r.code for r in rcpts] == [250, 550, 250]
+    assert [r.code for r in datas] == [250, 250]
+    # The session is still in step: a NOOP gets its own reply, not a leftover one.
+    assert (await client.command("NOOP")).code == 250
+    assert sorted(r["user_id"] for r in await daemon.store.list_bounces()) == [1, 2]
+    await client.close()
+
+
+async def test_resent_bounce_is_stored_once(daemon: Daemon, config: Config, clock: FakeClock) -> None:
+    """The same bounce delivered twice (an MTA retry after a lost 250) is stored once and acknowledged twice."""
+    verp = verp_address(config, clock)
+    client = await connect(daemon)
+    _, first = await client.deliver(dsn(verp), [verp])
+    _, second = await client.deliver(dsn(verp, message_id="<dsn.2@mx2.example.com>"), [verp])
+    assert [r.code for r in first + second] == [250, 250]
+    assert "already" in second[0].text
+    assert await bounce_count(daemon) == 1
+    await client.close()
+
+
+async def test_oversized_message_gets_552_per_recipient(make_daemon, tmp_path: Path, clock: FakeClock) -> None:
+    """A message over server.max_message_size gets 552 5.3.4 once per recipient, and the session stays usable."""
+    config = make_config(tmp_path, server={"max_message_size": "4KiB"})
+    daemon = await make_daemon(config)
+    verps = [verp_address(config, clock, user=u) for u in (1, 2)]
+    big = dsn(verps[0]) + b"X" * 80 + (b"\n" + b"Y" * 76) * 100
+    client = await connect(daemon)
+    _, replies = await client.deliver(big, verps)
+    assert [str(r)[:9] for r in replies] == ["552 5.3.4", "552 5.3.4"]
+    assert (await client.command("NOOP")).code == 250
+    assert await bounce_count(daemon) == 0
+    await client.close()
+
+
+async def test_very_long_line_is_accepted(daemon: Daemon, config: Config, clock: FakeClock) -> None:
+    """A line longer than SMTP's 1000 octets (sloppy MTAs send them) does not break the transaction."""
+    verp = verp_address(config, clock)
+    message = dsn(verp).replace(b"Please", b"P" * 5000) + b"Z" * 5000 + b"\n"
+    client = await connect(daemon)
+    _, (reply,) = await client.deliver(message, [verp])
+    assert reply.code == 250
+    await client.close()
+
+
+async def test_database_failure_answers_451_per_recipient_then_recovers(
+    daemon: Daemon, config: Config, clock: FakeClock
+) -> None:
+    """While the database cannot be written every recipient gets 451 4.3.0; once it can, the retry gets 250."""
+    verps = [verp_address(config, clock, user=u) for u in (1, 2)]
+    database = config.database.url.split("///", 1)[1]
+    blocker = sqlite3.connect(database, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    client = await connect(daemon)
+    try:
+        _, replies = await client.deliver(dsn(verps[0]), verps)
+        assert [str(r)[:9] for r in replies] == ["451 4.3.0", "451 4.3.0"]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert await bounce_count(daemon) == 0
+    _, replies = await client.deliver(dsn(verps[0]), verps)
+    assert [r.code for r in replies] == [250, 250]
+    assert await bounce_count(daemon) == 2
+    await client.close()
+
+
+async def test_data_without_accepted_recipient_is_refused_once(daemon: Daemon) -> None:
+    """DATA with no accepted recipient gets a single 503, as RFC 2033 requires."""
+    client = await connect(daemon)
+    await client.mail()
+    await client.rcpt("nobody@example.net")
+    reply = await client.command("DATA")
+    assert reply.code == 503
+    assert (await client.command("NOOP")).code == 250
+    await client.close()
+
+
+async def test_helo_is_refused_because_lmtp_uses_lhlo(daemon: Daemon) -> None:
+    """The listener speaks LMTP: HELO/EHLO are refused, LHLO works."""
+    client = await LMTPClient.connect("127.0.0.1", lmtp_port(daemon), lhlo=False)
+    assert (await client.command("EHLO client.example.org")).code == 500
+    assert (await client.command("LHLO client.example.org")).code == 250
+    await client.close()

@@ -1,0 +1,169 @@
+"""The pipeline: records, dedup, the threshold policy and what is not understood."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from tests.conftest import TEST_SECRET, FakeClock, make_config
+from tests.messages import dsn, not_a_bounce
+from verpd.config import Config
+from verpd.model import VerpAddress
+from verpd.pipeline import Outcome, Pipeline
+from verpd.store import Store, create_engine, init_schema
+from verpd.verp import Verp
+
+
+@pytest.fixture
+async def store(config: Config):
+    engine = create_engine(config.database.url)
+    await init_schema(engine)
+    yield Store(engine)
+    await engine.dispose()
+
+
+def recipient(config: Config, user: int, sent: datetime) -> tuple[str, VerpAddress]:
+    verp = Verp(config.verp)
+    address = verp.encode("enwiki", user, int(sent.timestamp()))
+    return address, verp.verify(address, int(sent.timestamp()) + 1)
+
+
+async def bounce(pipeline: Pipeline, user: int, clock: FakeClock, status: str = "5.1.1", **dsn_args) -> Outcome:
+    """Deliver one bounce of a fresh message (new VERP address) for ``user`` at the clock's time."""
+    clock.advance(seconds=1)
+    address, rcpt = recipient(pipeline.config, user, clock.now - timedelta(seconds=30))
+    (outcome,) = await pipeline.deliver(dsn(address, status=status, **dsn_args), [rcpt], clock.now)
+    return outcome
+
+
+def events(logs: list[dict], name: str) -> list[dict]:
+    return [e for e in logs if e["event"] == name]
+
+
+async def test_limit_reached_with_act_on_suppresses_the_subject_once(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """With act=true the 3rd hard bounce (limit 3) suppresses the subject; a 4th does not fire again."""
+    pipeline = Pipeline(make_config(tmp_path, policy={"limit": 3, "act": True}), store)
+    with capture_logs() as logs:
+        for _ in range(2):
+            await bounce(pipeline, 5, clock)
+        assert (await store.list_subjects())[0]["state"] == "active"
+        await bounce(pipeline, 5, clock)
+        await bounce(pipeline, 5, clock)
+    (subject,) = await store.list_subjects()
+    assert subject["state"] == "suppressed"
+    assert "3 hard bounces" in subject["state_reason"]
+    (fired,) = events(logs, "subject.suppressed")
+    assert (fired["tenant"], fired["user"], fired["hard_bounces"]) == ("enwiki", 5, 3)
+
+
+async def test_limit_reached_with_act_off_only_logs_would_suppress_once(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """With act=false the subject stays active and subject.would_suppress is logged once."""
+    pipeline = Pipeline(make_config(tmp_path, policy={"limit": 3, "act": False}), store)
+    with capture_logs() as logs:
+        for _ in range(5):
+            await bounce(pipeline, 5, clock)
+    (subject,) = await store.list_subjects()
+    assert subject["state"] == "active" and subject["flagged_at"] is not None
+    assert len(events(logs, "subject.would_suppress")) == 1
+    assert not events(logs, "subject.suppressed")
+
+
+async def test_soft_bounces_never_count_toward_the_limit(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """4.x.x failures are recorded as soft and never suppress the subject."""
+    pipeline = Pipeline(make_config(tmp_path, policy={"limit": 2, "act": True}), store)
+    for _ in range(4):
+        await bounce(pipeline, 5, clock, status="4.2.2", action="delayed", diagnostic="452 4.2.2 Mailbox full")
+    assert {r["severity"] for r in await store.list_bounces()} == {"soft"}
+    assert (await store.list_subjects())[0]["state"] == "active"
+
+
+async def test_hard_bounces_older_than_the_period_do_not_count(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """Only hard bounces received within policy.period count toward the limit."""
+    pipeline = Pipeline(make_config(tmp_path, policy={"limit": 2, "period": "7d", "act": True}), store)
+    await bounce(pipeline, 5, clock)
+    clock.advance(days=8)
+    await bounce(pipeline, 5, clock)
+    assert (await store.list_subjects())[0]["state"] == "active"
+    await bounce(pipeline, 5, clock)
+    assert (await store.list_subjects())[0]["state"] == "suppressed"
+
+
+async def test_duplicate_bounces_do_not_count_twice(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """The same bounce delivered twice counts once toward the limit."""
+    pipeline = Pipeline(make_config(tmp_path, policy={"limit": 2, "act": True}), store)
+    address, rcpt = recipient(pipeline.config, 5, clock.now)
+    first = await pipeline.deliver(dsn(address), [rcpt], clock.now)
+    second = await pipeline.deliver(dsn(address), [rcpt], clock.now + timedelta(minutes=5))
+    assert (first, second) == ([Outcome.RECORDED], [Outcome.DUPLICATE])
+    assert (await store.list_subjects())[0]["state"] == "active"
+
+
+async def test_subjects_are_independent_per_tenant_and_user(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """Bounces of one user never count toward another user's limit."""
+    pipeline = Pipeline(make_config(tmp_path, policy={"limit": 2, "act": True}), store)
+    await bounce(pipeline, 1, clock)
+    await bounce(pipeline, 2, clock)
+    assert {s["state"] for s in await store.list_subjects()} == {"active"}
+
+
+async def test_message_without_failure_is_queued_for_forwarding_when_configured(
+    tmp_path: Path, store: Store, clock: FakeClock
+) -> None:
+    """A valid VERP message with no failure in it is queued (once) for forward.to, and no bounce is recorded."""
+    pipeline = Pipeline(make_config(tmp_path, forward={"to": ["postmaster@example.org"]}), store)
+    address, rcpt = recipient(pipeline.config, 5, clock.now)
+    assert await pipeline.deliver(not_a_bounce(address), [rcpt], clock.now) == [Outcome.FORWARDED]
+    assert await pipeline.deliver(not_a_bounce(address), [rcpt], clock.now) == [Outcome.FORWARDED]
+    (item,) = await store.list_outbox()
+    assert item["kind"] == "forward" and item["message"] == not_a_bounce(address)
+    assert await store.list_bounces() == []
+
+
+async def test_message_without_failure_is_only_logged_when_forward_to_is_empty(
+    tmp_path: Path, store: Store, clock: FakeClock
+) -> None:
+    """With forward.to = [] (MediaWiki's default) an unrecognized message is logged, not queued."""
+    pipeline = Pipeline(make_config(tmp_path), store)
+    address, rcpt = recipient(pipeline.config, 5, clock.now)
+    with capture_logs() as logs:
+        assert await pipeline.deliver(not_a_bounce(address), [rcpt], clock.now) == [Outcome.UNRECOGNIZED]
+    assert events(logs, "bounce.unrecognized")[0]["forwarded"] is False
+    assert await store.list_outbox() == []
+
+
+async def test_parser_bug_degrades_to_unrecognized(tmp_path: Path, store: Store, clock: FakeClock, monkeypatch) -> None:
+    """If the parser raises, the message is treated as not understood (forwarded), never lost or rejected."""
+    import verpd.pipeline
+
+    def broken(raw: bytes):
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(verpd.pipeline, "parse", broken)
+    pipeline = Pipeline(make_config(tmp_path, forward={"to": ["postmaster@example.org"]}), store)
+    address, rcpt = recipient(pipeline.config, 5, clock.now)
+    with capture_logs() as logs:
+        assert await pipeline.deliver(dsn(address), [rcpt], clock.now) == [Outcome.FORWARDED]
+    assert events(logs, "parse.failed")
+
+
+async def test_logs_never_contain_the_raw_message_or_a_secret(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """No log event carries message bodies or the VERP secret."""
+    pipeline = Pipeline(make_config(tmp_path, forward={"to": ["postmaster@example.org"]}), store)
+    with capture_logs() as logs:
+        await bounce(pipeline, 5, clock, diagnostic="550 5.1.1 unknown")
+        address, rcpt = recipient(pipeline.config, 6, clock.now)
+        await pipeline.deliver(not_a_bounce(address), [rcpt], clock.now)
+    text = repr(logs)
+    assert logs
+    assert "Please stop sending me these" not in text and "This is the mail system" not in text
+    assert TEST_SECRET not in text
+
+
+def test_records_carry_aware_utc_times(tmp_path: Path) -> None:
+    """Decoded send times are aware UTC datetimes (never naive)."""
+    config = make_config(tmp_path)
+    _, rcpt = recipient(config, 1, datetime(2026, 1, 1, tzinfo=UTC))
+    assert rcpt.sent_at.tzinfo is UTC

@@ -1,0 +1,201 @@
+"""The ``verpd`` command line.
+
+    verpd [--config FILE] check-config
+    verpd [--config FILE] serve [--lmtp HOST:PORT] [--database URL]
+    verpd [--config FILE] verp encode --tenant W --user N [--time UNIX]
+    verpd [--config FILE] verp verify ADDRESS [--now UNIX]
+    verpd [--config FILE] bounces list [--json] [--limit N]
+    verpd [--config FILE] subjects list [--json]
+
+The configuration file defaults to ``$VERPD_CONFIG``, then ``/etc/verpd/verpd.toml``.
+Exit status: 0 success, 1 a failure (or an invalid address for ``verp verify``),
+2 a usage or configuration error (systemd does not restart on 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from verpd import __version__, config as config_module
+from verpd.errors import ConfigError, StoreError, VerpError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+DEFAULT_CONFIG = "/etc/verpd/verpd.toml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.handler(args))
+    except ConfigError as e:
+        print(f"verpd: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as e:
+        print(f"verpd: database error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="verpd", description="Bounce-handling daemon for signed VERP return paths.")
+    parser.add_argument("--version", action="version", version=f"verpd {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=os.environ.get("VERPD_CONFIG", DEFAULT_CONFIG),
+        help=f"configuration file (default: $VERPD_CONFIG or {DEFAULT_CONFIG})",
+    )
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    p = commands.add_parser("check-config", help="validate the configuration and explain problems")
+    p.set_defaults(handler=_check_config)
+
+    p = commands.add_parser("serve", help="run the daemon")
+    p.add_argument("--lmtp", metavar="HOST:PORT", help="LMTP listener (overrides server.lmtp)")
+    p.add_argument("--database", metavar="URL", help="database URL (overrides database.url)")
+    p.set_defaults(handler=_serve)
+
+    verp = commands.add_parser("verp", help="make or check VERP addresses").add_subparsers(metavar="ACTION")
+    p = verp.add_parser("encode", help="print the VERP address for a user")
+    p.add_argument("--tenant", required=True, help="site or wiki id")
+    p.add_argument("--user", required=True, type=int, help="the application's numeric user id")
+    p.add_argument("--time", type=int, help="send time as UNIX seconds (default: now)")
+    p.set_defaults(handler=_verp_encode)
+    p = verp.add_parser("verify", help="check an address; prints JSON, exits 0 if valid, 1 if not")
+    p.add_argument("address")
+    p.add_argument("--now", type=int, help="verify as of this UNIX time (default: now)")
+    p.set_defaults(handler=_verp_verify)
+
+    for name, helptext in (("bounces", "recorded bounces, newest first"), ("subjects", "per tenant+user state")):
+        sub = commands.add_parser(name, help=helptext).add_subparsers(metavar="ACTION")
+        p = sub.add_parser("list", help=f"list {helptext}")
+        p.add_argument("--json", action="store_true", help="one JSON object per line")
+        if name == "bounces":
+            p.add_argument("--limit", type=int, default=None, help="at most N rows")
+        p.add_argument("--database", metavar="URL", help="database URL (overrides database.url)")
+        p.set_defaults(handler=_list, table=name)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> config_module.Config:
+    config = config_module.load(args.config)
+    return config.with_overrides(lmtp=getattr(args, "lmtp", None), database_url=getattr(args, "database", None))
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = _load(args)
+    print(f"{config.source}: OK")
+    print(f"  lmtp {config.server.lmtp}, verp {config.verp.format.value} @{config.verp.domain}, "
+          f"{len(config.verp.secrets)} secret(s), limit {config.policy.limit} per {config.policy.period} s, act={str(config.policy.act).lower()}")
+    for warning in config.warnings():
+        print(f"warning: {warning}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from verpd import daemon, log
+
+    config = _load(args)
+    log.configure(config.log)
+    try:
+        return asyncio.run(daemon.serve(config))
+    except OSError as e:
+        print(f"verpd: cannot start: {e.strerror or e} (is another process listening on {config.server.lmtp}?)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _verp_encode(args: argparse.Namespace) -> int:
+    from verpd.verp import Verp
+
+    config = _load(args)
+    try:
+        print(Verp(config.verp).encode(args.tenant, args.user, int(time.time()) if args.time is None else args.time))
+    except ValueError as e:
+        print(f"verpd: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _verp_verify(args: argparse.Namespace) -> int:
+    from verpd.verp import Verp
+
+    config = _load(args)
+    now = int(time.time()) if args.now is None else args.now
+    result: dict[str, Any] = {"valid": False, "tenant": None, "user": None, "sent_at": None, "error": None}
+    try:
+        decoded = Verp(config.verp).verify(args.address, now)
+    except VerpError as e:
+        result["error"] = str(e)
+    else:
+        result.update(valid=True, tenant=decoded.tenant, user=decoded.user, sent_at=decoded.sent_at.isoformat())
+    print(json.dumps(result))
+    return EXIT_OK if result["valid"] else EXIT_FAILURE
+
+
+def _list(args: argparse.Namespace) -> int:
+    from verpd.store import Store, create_engine, init_schema
+
+    config = _load(args)
+
+    async def fetch() -> list[dict[str, Any]]:
+        engine = create_engine(config.database.url, busy_timeout=config.database.busy_timeout)
+        try:
+            await init_schema(engine)
+            store = Store(engine)
+            return await (store.list_bounces(args.limit) if args.table == "bounces" else store.list_subjects())
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(fetch())
+    if args.json:
+        for row in rows:
+            print(json.dumps({k: _jsonable(v) for k, v in row.items() if k != "dedup_key"}))
+    else:
+        _print_table(args.table, rows)
+    return EXIT_OK
+
+
+_COLUMNS = {
+    "bounces": ("id", "received_at", "tenant", "user_id", "address", "status", "reason", "severity", "detector"),
+    "subjects": ("tenant", "user_id", "state", "first_bounce_at", "last_bounce_at", "state_changed_at", "state_reason"),
+}
+
+
+def _print_table(table: str, rows: list[dict[str, Any]]) -> None:
+    columns = _COLUMNS[table]
+    cells = [[_text(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    if not rows:
+        print(f"(no {table})")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)

@@ -1,0 +1,572 @@
+"""One TOML file to frozen, typed, validated configuration objects.
+
+``load(path)`` reads and validates the whole file at once and raises
+:class:`~verpd.errors.ConfigError` listing *every* problem, each with its key path
+and how to fix it. The result is passed explicitly to whoever needs it; nothing
+here is global. ``config.example.toml`` documents every key.
+
+Value syntaxes:
+- durations: ``"7d"``, ``"72h"``, ``"30m"``, ``"10s"``, or a number of seconds;
+- sizes: ``"10MiB"``, ``"512KiB"``, ``"1GB"``, or a number of bytes;
+- secrets: inline ``secrets = [...]``, ``secrets_file = "path"`` (one per line) or
+  ``secrets_env = "VARIABLE"`` (one per line of the variable's value).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import importlib.util
+import hmac
+import ipaddress
+import os
+import re
+import socket
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from verpd.errors import ConfigError, ConfigProblem
+from verpd.model import VerpFormat
+
+# The secret shipped in config.example.toml, and MediaWiki's public default
+# ($wgVERPsecret = "MediawikiVERP"): anyone can sign VERP addresses with these.
+DEMO_SECRET = "demo-secret-CHANGE-ME-verpd-example"
+PUBLIC_SECRETS = frozenset({DEMO_SECRET, "MediawikiVERP"})
+MIN_SECRET_BYTES = 16
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """A TCP endpoint such as ``127.0.0.1:8024`` or ``[::1]:8024``."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A VERP signing key. Its value never appears in a repr, a log line or an error."""
+
+    value: bytes = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret(<hidden>)"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    lmtp: HostPort
+    smtp: HostPort | None
+    allowed_clients: tuple[IPNetwork, ...]
+    max_message_size: int  # bytes
+    hostname: str
+    shutdown_timeout: int  # seconds to let in-flight transactions finish on SIGTERM
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str
+    busy_timeout: int  # seconds SQLite waits for a lock before the write fails (451)
+
+
+@dataclass(frozen=True)
+class VerpConfig:
+    format: VerpFormat
+    prefix: str
+    domain: str  # compared case-insensitively
+    algorithm: str
+    secrets: tuple[Secret, ...]  # the first signs, all verify
+    accept_time: int  # seconds a VERP address stays valid after its send time
+    clock_skew: int  # seconds a send time may lie in the future
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    limit: int
+    period: int  # seconds
+    max_age: int  # seconds; 0 disables pruning
+    act: bool
+    prune_interval: int  # seconds
+    prune_batch: int  # rows per DELETE
+
+
+@dataclass(frozen=True)
+class ForwardConfig:
+    to: tuple[str, ...]
+    relay: HostPort
+    sender: str  # the From: of forwarded mail; the envelope sender is always <>
+    retry_min: int  # seconds before the first retry after a failed send
+    retry_max: int  # cap of the exponential backoff
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str
+    format: str  # "json" or "console"
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig
+    database: DatabaseConfig
+    verp: VerpConfig
+    policy: PolicyConfig
+    forward: ForwardConfig
+    log: LogConfig
+    source: str = "<defaults>"
+
+    def warnings(self) -> list[str]:
+        """Things that work but should not go to production as they are."""
+        found = []
+        for i, secret in enumerate(self.verp.secrets):
+            text = secret.value.decode("utf-8", "replace")
+            if text in PUBLIC_SECRETS:
+                found.append(
+                    f"verp.secrets[{i}] is a publicly known demo value: anyone can forge "
+                    "bounces for your users. Generate one with: "
+                    "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                )
+            elif len(secret.value) < MIN_SECRET_BYTES:
+                found.append(
+                    f"verp.secrets[{i}] is shorter than {MIN_SECRET_BYTES} bytes; use a long random secret"
+                )
+        return found
+
+    def with_overrides(self, *, lmtp: str | None = None, database_url: str | None = None) -> Config:
+        """This configuration with command-line overrides applied (validated like the file)."""
+        problems: list[ConfigProblem] = []
+        server, database = self.server, self.database
+        if lmtp is not None:
+            endpoint = _parse_hostport(lmtp, "--lmtp", problems)
+            if endpoint is not None:
+                server = dataclasses.replace(server, lmtp=endpoint)
+        if database_url is not None:
+            url = _parse_database_url(database_url, "--database", Path.cwd(), problems)
+            if url is not None:
+                database = dataclasses.replace(database, url=url)
+        if problems:
+            raise ConfigError("command line", problems)
+        return dataclasses.replace(self, server=server, database=database)
+
+
+def load(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Config:
+    """Read, validate and return the configuration in ``path``."""
+    path = Path(path)
+    source = str(path)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(source, [ConfigProblem("", "file not found; pass --config PATH (see config.example.toml)")]) from None
+    except OSError as e:
+        raise ConfigError(source, [ConfigProblem("", f"cannot read: {e.strerror}")]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(source, [ConfigProblem("", f"not valid TOML: {e}")]) from None
+    return from_dict(data, source=source, base_dir=path.resolve().parent, environ=environ)
+
+
+def from_dict(
+    data: dict[str, Any],
+    *,
+    source: str = "<dict>",
+    base_dir: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    """Validate an already-parsed TOML document. Relative paths resolve against ``base_dir``."""
+    base_dir = base_dir or Path.cwd()
+    environ = os.environ if environ is None else environ
+    problems: list[ConfigProblem] = []
+    root = _Table(data, "", problems)
+    sections = {
+        name: root.table(name)
+        for name in ("server", "database", "verp", "policy", "forward", "log")
+    }
+    root.finish()
+
+    server = _server(sections["server"])
+    database = _database(sections["database"], base_dir)
+    verp = _verp(sections["verp"], base_dir, environ)
+    policy = _policy(sections["policy"])
+    forward = _forward(sections["forward"])
+    log = _log(sections["log"])
+    for table in sections.values():
+        table.finish()
+    if problems:
+        raise ConfigError(source, problems)
+    return Config(server, database, verp, policy, forward, log, source)  # type: ignore[arg-type]
+
+
+# --- sections -------------------------------------------------------------------------
+
+
+def _server(t: _Table) -> ServerConfig | None:
+    lmtp = t.get("lmtp", "127.0.0.1:8024", _hostport)
+    smtp_text = t.get("smtp", "", _string)
+    smtp = None
+    if smtp_text:
+        smtp = _parse_hostport(smtp_text, t.key("smtp"), t.problems)
+    clients = t.get("allowed_clients", ["127.0.0.1/32", "::1/128"], _string_list)
+    networks = []
+    for i, text in enumerate(clients or []):
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            t.problem(f"allowed_clients[{i}]", f"{text!r} is not an IP address or CIDR network such as 127.0.0.1/32")
+    size = t.get("max_message_size", "10MiB", _size)
+    hostname = t.get("hostname", socket.gethostname() or "localhost", _string)
+    shutdown = t.get("shutdown_timeout", "30s", _duration)
+    if None in (lmtp, size, hostname, shutdown):
+        return None
+    return ServerConfig(lmtp, smtp, tuple(networks), size, hostname, shutdown)
+
+
+def _database(t: _Table, base_dir: Path) -> DatabaseConfig | None:
+    text = t.get("url", "sqlite+aiosqlite:///var/verpd.sqlite3", _string)
+    busy = t.get("busy_timeout", "5s", _duration)
+    url = _parse_database_url(text, t.key("url"), base_dir, t.problems) if text is not None else None
+    if url is None or busy is None:
+        return None
+    return DatabaseConfig(url, busy)
+
+
+def _verp(t: _Table, base_dir: Path, environ: dict[str, str]) -> VerpConfig | None:
+    fmt = t.get("format", "verpd", _enum(VerpFormat))
+    prefix = t.get("prefix", "wiki", _string)
+    domain = t.get("domain", None, _string)
+    algorithm = t.get("algorithm", "sha256", _string)
+    accept = t.get("accept_time", "3d", _duration)
+    skew = t.get("clock_skew", "5m", _duration)
+    secrets = _secrets(t, base_dir, environ)
+
+    if domain is not None and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*", domain):
+        t.problem("domain", f"{domain!r} is not a domain name such as bounces.example.org")
+        domain = None
+    if prefix is not None and fmt is not None:
+        if fmt is VerpFormat.VERPD and not re.fullmatch(r"[a-z0-9]{1,16}", prefix):
+            t.problem("prefix", f"{prefix!r}: the verpd format needs 1-16 characters of [a-z0-9]")
+            prefix = None
+        elif fmt is VerpFormat.MEDIAWIKI and not re.fullmatch(r"[A-Za-z0-9_.]+", prefix):
+            t.problem("prefix", f"{prefix!r}: the mediawiki format needs [A-Za-z0-9_.] only (a '-' makes every address unverifiable)")
+            prefix = None
+    if algorithm is not None and (algorithm not in hashlib.algorithms_available or _hmac_size(algorithm) < 12):
+        names = ", ".join(sorted(a for a in hashlib.algorithms_guaranteed if _hmac_size(a) >= 12))
+        t.problem("algorithm", f"unknown or unusable hash {algorithm!r}; use one of {names}")
+        algorithm = None
+    if accept is not None and accept <= 0:
+        t.problem("accept_time", "must be longer than zero, e.g. \"3d\"")
+        accept = None
+    if None in (fmt, prefix, domain, algorithm, accept, skew, secrets):
+        if domain is None and "domain" not in t.data:
+            t.problem("domain", "missing; set the domain your VERP addresses use, e.g. domain = \"bounces.example.org\"")
+        return None
+    return VerpConfig(fmt, prefix, domain, algorithm, secrets, accept, skew)  # type: ignore[arg-type]
+
+
+def _hmac_size(algorithm: str) -> int:
+    """Bytes of an HMAC with ``algorithm``; 0 if it cannot make one (e.g. shake_128 needs a length)."""
+    try:
+        return len(hmac.new(b"", b"", algorithm).digest())
+    except (ValueError, TypeError):
+        return 0
+
+
+def _secrets(t: _Table, base_dir: Path, environ: dict[str, str]) -> tuple[Secret, ...] | None:
+    inline = t.get("secrets", None, _secret_list)
+    file_name = t.get("secrets_file", None, _string)
+    env_name = t.get("secrets_env", None, _string)
+    given = [k for k, v in (("secrets", inline), ("secrets_file", file_name), ("secrets_env", env_name)) if v is not None]
+    if len(given) != 1:
+        what = "none of them" if not given else " and ".join(given)
+        t.problem("secrets", f"set exactly one of secrets, secrets_file or secrets_env (found {what})")
+        return None
+    values: list[str]
+    if inline is not None:
+        values, where = inline, "secrets"
+    elif file_name is not None:
+        path = Path(file_name)
+        path = path if path.is_absolute() else base_dir / path
+        try:
+            values, where = _secret_lines(path.read_text("utf-8")), "secrets_file"
+        except (OSError, UnicodeDecodeError) as e:
+            t.problem(
+                "secrets_file",
+                f"cannot read {str(path)!r}: {getattr(e, 'strerror', None) or e}; "
+                "fix the path (relative paths are relative to the configuration file) or create it, one secret per line",
+            )
+            return None
+    else:
+        assert env_name is not None
+        if env_name not in environ:
+            t.problem("secrets_env", f"environment variable {env_name} is not set; set it to one secret per line, or use secrets_file")
+            return None
+        values, where = _secret_lines(environ[env_name]), f"secrets_env ({env_name})"
+    if not values:
+        t.problem("secrets", f"{where} holds no secret; add at least one")
+        return None
+    for i, value in enumerate(values):
+        if not value:
+            t.problem(f"secrets[{i}]", "empty secret; use a long random string")
+            return None
+    return tuple(Secret(v.encode("utf-8")) for v in values)
+
+
+def _secret_lines(text: str) -> list[str]:
+    """One secret per line; blank lines and lines starting with '#' are ignored."""
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _policy(t: _Table) -> PolicyConfig | None:
+    limit = t.get("limit", 10, _positive_int)
+    period = t.get("period", "7d", _duration)
+    max_age = t.get("max_age", "60d", _duration)
+    act = t.get("act", False, _bool)
+    interval = t.get("prune_interval", "1h", _duration)
+    batch = t.get("prune_batch", 500, _positive_int)
+    if period is not None and period <= 0:
+        t.problem("period", "must be longer than zero, e.g. \"7d\"")
+        period = None
+    if interval is not None and interval <= 0:
+        t.problem("prune_interval", "must be longer than zero, e.g. \"1h\"")
+        interval = None
+    if None in (limit, period, max_age, act, interval, batch):
+        return None
+    return PolicyConfig(limit, period, max_age, act, interval, batch)  # type: ignore[arg-type]
+
+
+def _forward(t: _Table) -> ForwardConfig | None:
+    to = t.get("to", [], _string_list)
+    relay = t.get("relay", "127.0.0.1:25", _hostport)
+    sender = t.get("sender", "verpd@localhost", _string)
+    retry_min = t.get("retry_min", "1m", _duration)
+    retry_max = t.get("retry_max", "1h", _duration)
+    for i, address in enumerate(to or []):
+        if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", address):
+            t.problem(f"to[{i}]", f"{address!r} is not a bare address such as postmaster@example.org")
+            to = None
+    if sender is not None and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", sender):
+        t.problem("sender", f"{sender!r} is not a bare address such as verpd@example.org")
+        sender = None
+    if retry_min is not None and retry_min <= 0:
+        t.problem("retry_min", "must be longer than zero, e.g. \"1m\"")
+        retry_min = None
+    if None in (to, relay, sender, retry_min, retry_max):
+        return None
+    return ForwardConfig(tuple(to), relay, sender, retry_min, max(retry_min, retry_max))  # type: ignore[arg-type]
+
+
+def _log(t: _Table) -> LogConfig | None:
+    level = t.get("level", "info", _choice("debug", "info", "warning", "error"))
+    fmt = t.get("format", "json", _choice("json", "console"))
+    if None in (level, fmt):
+        return None
+    return LogConfig(level, fmt)  # type: ignore[arg-type]
+
+
+# --- value converters: each returns the value or raises ValueError with the fix --------
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*")
+_DURATION_UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*")
+_SIZE_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+
+
+def parse_duration(value: Any) -> int:
+    """``"7d"``, ``"72h"``, ``"30m"``, ``"10s"``, ``"2w"`` or seconds → whole seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like \"7d\", \"72h\" or a number of seconds, got {value!r}")
+    if isinstance(value, int | float):
+        if not 0 <= value < float("inf"):  # also refuses nan, which compares false
+            raise ValueError(f"a duration must be a finite number of seconds, at least 0, got {value!r}")
+        return int(value)
+    if isinstance(value, str) and (m := _DURATION.fullmatch(value)):
+        return int(float(m.group(1)) * _DURATION_UNITS[m.group(2)])
+    raise ValueError(f"expected a duration like \"7d\", \"72h\", \"30m\" or a number of seconds, got {value!r}")
+
+
+def parse_size(value: Any) -> int:
+    """``"10MiB"``, ``"512KiB"``, ``"1GB"`` or bytes → bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and (m := _SIZE.fullmatch(value)) and int(m.group(1)) > 0:
+        return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+    raise ValueError(f"expected a size like \"10MiB\", \"512KiB\" or a number of bytes, got {value!r}")
+
+
+def _duration(value: Any) -> int:
+    return parse_duration(value)
+
+
+def _size(value: Any) -> int:
+    return parse_size(value)
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string in quotes, got {value!r}")
+    return value
+
+
+def _string_list(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a list of strings such as [\"a\", \"b\"], got {value!r}")
+    return value
+
+
+def _secret_list(value: Any) -> list[str]:
+    # Unlike _string_list, never echo the value: it holds signing secrets.
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of strings such as [\"a-long-random-string\"] (the value is not shown: it holds secrets)")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false (no quotes), got {value!r}")
+    return value
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _hostport(value: Any) -> HostPort:
+    text = _string(value)
+    problems: list[ConfigProblem] = []
+    result = _parse_hostport(text, "", problems)
+    if result is None:
+        raise ValueError(problems[0].message)
+    return result
+
+
+def _enum(kind: type[VerpFormat]) -> Callable[[Any], VerpFormat]:
+    def convert(value: Any) -> VerpFormat:
+        try:
+            return kind(value)
+        except ValueError:
+            names = " or ".join(f'"{m.value}"' for m in kind)
+            raise ValueError(f"expected {names}, got {value!r}") from None
+
+    return convert
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        if value not in allowed:
+            names = ", ".join(f'"{a}"' for a in allowed)
+            raise ValueError(f"expected one of {names}, got {value!r}")
+        return value
+
+    return convert
+
+
+def _parse_hostport(text: str, key: str, problems: list[ConfigProblem]) -> HostPort | None:
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([^:\[\]]+):(\d+)", text.strip())
+    if not m:
+        problems.append(ConfigProblem(key, f"expected HOST:PORT such as \"127.0.0.1:8024\" or \"[::1]:8024\", got {text!r}"))
+        return None
+    host = m.group(1) or m.group(3)
+    port = int(m.group(2) or m.group(4))
+    if not 0 <= port < 65536:  # 0 asks the system for a free port (used by tests)
+        problems.append(ConfigProblem(key, f"port {port} is out of range 1-65535 (0 picks a free port)"))
+        return None
+    return HostPort(host, port)
+
+
+def driver_installed(module: str) -> bool:
+    """Whether the database driver ``module`` can be imported."""
+    return importlib.util.find_spec(module) is not None
+
+
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
+
+
+def _parse_database_url(text: str, key: str, base_dir: Path, problems: list[ConfigProblem]) -> str | None:
+    try:
+        url: URL = make_url(text)
+    except ArgumentError:
+        problems.append(ConfigProblem(key, f"{text!r} is not a database URL such as \"sqlite+aiosqlite:///var/verpd.sqlite3\""))
+        return None
+    if url.drivername in _ASYNC_DRIVERS:
+        url = url.set(drivername=_ASYNC_DRIVERS[url.drivername])
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        problems.append(ConfigProblem(key, f"unsupported database {backend!r}; use sqlite+aiosqlite:///PATH or postgresql+asyncpg://..."))
+        return None
+    if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        problems.append(ConfigProblem(key, f"driver {url.drivername!r} is not asynchronous; use sqlite+aiosqlite or postgresql+asyncpg"))
+        return None
+    if backend == "postgresql" and not driver_installed("asyncpg"):
+        problems.append(ConfigProblem(key, "PostgreSQL needs the asyncpg driver: .venv/bin/pip install asyncpg"))
+        return None
+    if backend == "sqlite":
+        if not url.database or url.database == ":memory:":
+            problems.append(ConfigProblem(key, "an in-memory SQLite database loses every bounce on restart; give a file path"))
+            return None
+        path = Path(url.database)
+        if not path.is_absolute():
+            url = url.set(database=str(base_dir / path))
+    return url.render_as_string(hide_password=False)
+
+
+# --- table reader: collects problems and flags unknown keys ----------------------------
+
+
+class _Table:
+    """A view of one TOML table that records what was read and every problem found."""
+
+    def __init__(self, data: Any, path: str, problems: list[ConfigProblem]) -> None:
+        self.path = path
+        self.problems = problems
+        self.seen: set[str] = set()
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            problems.append(ConfigProblem(path, f"expected a table [{path}], got {data!r}"))
+            data = {}
+        self.data: dict[str, Any] = data
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append(ConfigProblem(self.key(name), message))
+
+    def table(self, name: str) -> _Table:
+        self.seen.add(name)
+        return _Table(self.data.get(name), self.key(name), self.problems)
+
+    def get(self, name: str, default: Any, convert: Callable[[Any], T]) -> T | None:
+        self.seen.add(name)
+        if name not in self.data:
+            if default is None:
+                return None
+            return convert(default)
+        try:
+            return convert(self.data[name])
+        except ValueError as e:
+            self.problem(name, str(e))
+            return None
+
+    def finish(self) -> None:
+        for name in self.data:
+            if name in self.seen:
+                continue
+            hint = difflib.get_close_matches(name, sorted(self.seen), n=1)
+            fix = f"; did you mean {self.key(hint[0])!r}?" if hint else "; remove it (see config.example.toml for every key)"
+            self.problem(name, f"unknown key{fix}")

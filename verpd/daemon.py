@@ -1,0 +1,158 @@
+"""``verpd serve``: wire the pieces together on one event loop and run until SIGTERM.
+
+Start-up: create the schema, bind the listeners with ``loop.create_server`` (not
+aiosmtpd's threaded Controller, so the database engine is shared), start the outbox
+worker and the pruner, then tell systemd ``READY=1``. On SIGTERM or SIGINT: stop
+accepting connections, let transactions in progress finish (up to
+``server.shutdown_timeout``), close the remaining connections, and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import weakref
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+from aiosmtpd.smtp import SMTP
+from sqlalchemy.engine import make_url
+
+from verpd import store as store_module
+from verpd.config import Config, HostPort
+from verpd.lmtp import BounceHandler, VerpdLMTP, VerpdSMTP, protocol_factory
+from verpd.notify import Forwarder
+from verpd.outbox import OutboxWorker
+from verpd.pipeline import FORWARD, Pipeline
+from verpd.prune import run_pruner
+
+log = structlog.get_logger("verpd.daemon")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Daemon:
+    """The running service: listeners, background tasks and the shutdown sequence."""
+
+    def __init__(self, config: Config, clock: Callable[[], datetime] = utcnow) -> None:
+        self.config = config
+        self.clock = clock
+        self.engine = store_module.create_engine(config.database.url, busy_timeout=config.database.busy_timeout)
+        self.store = store_module.Store(self.engine)
+        self.outbox = OutboxWorker(
+            self.store,
+            {FORWARD: Forwarder(config.forward, config.server.hostname)},
+            retry_min=config.forward.retry_min,
+            retry_max=config.forward.retry_max,
+            clock=clock,
+        )
+        self.pipeline = Pipeline(config, self.store, on_forward_queued=self.outbox.wake)
+        self.handler = BounceHandler(self.pipeline, config.server, clock)
+        self.servers: list[asyncio.Server] = []
+        self.sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.stopping = asyncio.Event()
+        self._stopped = False
+
+    async def start(self) -> None:
+        """Create the schema, bind the listeners and start the background tasks."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        await store_module.init_schema(self.engine)
+        listeners = [(VerpdLMTP, self.config.server.lmtp)]
+        if self.config.server.smtp:
+            listeners.append((VerpdSMTP, self.config.server.smtp))
+        loop = asyncio.get_running_loop()
+        for cls, endpoint in listeners:
+            factory = protocol_factory(cls, self.handler, self.config.server, self.sessions.add)
+            self.servers.append(await loop.create_server(factory, endpoint.host, endpoint.port))
+        self.tasks = [
+            asyncio.create_task(self.outbox.run(), name="outbox"),
+            asyncio.create_task(run_pruner(self.store, self.config.policy, self.clock), name="prune"),
+        ]
+        url = make_url(self.config.database.url)
+        log.info(
+            "server.started",
+            listen=[str(endpoint) for endpoint in self.bound()],
+            database=url.render_as_string(hide_password=True),
+            verp_format=self.config.verp.format.value,
+            verp_domain=self.config.verp.domain,
+            act=self.config.policy.act,
+        )
+        for warning in self.config.warnings():
+            log.warning("config.warning", message=warning)
+
+    def bound(self) -> list[HostPort]:
+        """The addresses actually listened on (useful with port 0)."""
+        found = []
+        for server in self.servers:
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                found.append(HostPort(host, port))
+        return found
+
+    async def stop(self) -> None:
+        """Stop accepting, let transactions in progress finish, then close everything."""
+        if self._stopped:
+            return
+        self._stopped = True
+        log.info("server.stopping", open_sessions=sum(s.transport is not None for s in self.sessions))
+        for server in self.servers:
+            server.close()
+        deadline = asyncio.get_running_loop().time() + self.config.server.shutdown_timeout
+        while self._busy() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for session in list(self.sessions):
+            if session.transport is not None:
+                session.transport.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for server in self.servers:
+            await server.wait_closed()
+        await self.engine.dispose()
+        log.info("server.stopped", unfinished=self._busy())
+
+    def _busy(self) -> bool:
+        """True while some session is inside a mail transaction or recording one."""
+        if self.handler.in_flight:
+            return True
+        return any(s.transport is not None and s.envelope is not None and s.envelope.mail_from is not None for s in self.sessions)
+
+
+async def serve(config: Config) -> int:
+    """Run the daemon until SIGTERM/SIGINT; returns the exit status."""
+    daemon = Daemon(config)
+    await daemon.start()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, daemon.stopping.set)
+    notify_systemd("READY=1")
+    await daemon.stopping.wait()
+    notify_systemd("STOPPING=1")
+    await daemon.stop()
+    return 0
+
+
+def notify_systemd(state: str) -> None:
+    """Send ``state`` to systemd's notification socket, if we run under Type=notify."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    address = "\0" + path[1:] if path.startswith("@") else path
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(address)
+            sock.sendall(state.encode())
+        except OSError as e:
+            log.warning("systemd.notify_failed", error=str(e))

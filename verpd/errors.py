@@ -1,0 +1,73 @@
+"""The one error tree of verpd.
+
+Lower layers raise these domain errors; only the edges (``lmtp``, ``cli``) turn
+them into reply codes or exit statuses.
+
+    VerpdError
+    ├── ConfigError            the configuration file is unusable (lists every problem)
+    ├── VerpError              a recipient is not a valid VERP address we signed
+    │     (its ``kind`` says why: not ours, bad signature, expired, from the future)
+    ├── MessageTooBig          a message exceeds ``server.max_message_size``
+    └── StoreError             the database could not durably record something
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class VerpdError(Exception):
+    """Base class of every error verpd raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a configuration file: where, what, and how to fix it."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(VerpdError):
+    """The configuration cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"invalid configuration {source}:\n{lines}")
+
+
+class VerpErrorKind(enum.Enum):
+    """Why a recipient address was not accepted as one of our VERP addresses."""
+
+    NOT_OURS = "not_ours"  # wrong domain, wrong prefix, or not shaped like a VERP address
+    BAD_SIGNATURE = "bad_signature"  # shaped right, but no configured secret signed it
+    EXPIRED = "expired"  # signed by us, but older than verp.accept_time
+    FUTURE = "future"  # signed by us, but sent later than now plus the allowed clock skew
+
+
+class VerpError(VerpdError):
+    """A recipient address is not a valid VERP address of ours."""
+
+    def __init__(self, kind: VerpErrorKind, detail: str) -> None:
+        self.kind = kind
+        self.detail = detail
+        super().__init__(f"{kind.value}: {detail}")
+
+
+class MessageTooBig(VerpdError):
+    """A message is larger than the configured maximum."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(f"message of {size} bytes exceeds the limit of {limit} bytes")
+
+
+class StoreError(VerpdError):
+    """The database could not record something durably; the sender should retry."""

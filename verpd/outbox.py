@@ -1,0 +1,94 @@
+"""The worker that carries out durable side effects queued in the ``outbox`` table.
+
+Items are written in the same transaction as the bounce that caused them, so a
+crash between commit and send loses nothing: the worker finds them on the next
+start. A failed attempt is retried with exponential backoff between
+``forward.retry_min`` and ``forward.retry_max``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+
+import structlog
+
+from verpd.errors import StoreError
+from verpd.store import OutboxItem, Store
+
+log = structlog.get_logger("verpd.outbox")
+
+Sender = Callable[[OutboxItem], Awaitable[None]]
+BATCH = 20
+IDLE_POLL = 60.0  # seconds between checks when nothing is due and nobody wakes us
+
+
+class OutboxWorker:
+    """Drains due outbox items through the sender registered for their kind."""
+
+    def __init__(
+        self,
+        store: Store,
+        senders: Mapping[str, Sender],
+        *,
+        retry_min: int,
+        retry_max: int,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.senders = dict(senders)
+        self.retry_min = retry_min
+        self.retry_max = retry_max
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._draining = asyncio.Lock()  # one attempt per item at a time
+
+    def wake(self) -> None:
+        """Look for due items now (called after a commit that queued one)."""
+        self._wake.set()
+
+    def backoff(self, attempts: int) -> int:
+        """Seconds to wait after the ``attempts``-th failed attempt (1-based)."""
+        return min(self.retry_max, self.retry_min * 2 ** min(attempts - 1, 30))
+
+    async def drain(self) -> int:
+        """Attempt every item due now; returns how many were attempted."""
+        async with self._draining:
+            items = await self.store.due_outbox(self.clock(), BATCH)
+            for item in items:
+                await self._attempt(item)
+            return len(items)
+
+    async def _attempt(self, item: OutboxItem) -> None:
+        sender = self.senders.get(item.kind)
+        try:
+            if sender is None:
+                raise LookupError(f"no sender for outbox items of kind {item.kind!r}")
+            await sender(item)
+        except Exception as e:
+            attempts = item.attempts + 1
+            delay = self.backoff(attempts)
+            error = f"{type(e).__name__}: {e}"
+            await self.store.outbox_failed(item.id, error, self.clock() + timedelta(seconds=delay))
+            log.warning("outbox.retry", id=item.id, kind=item.kind, attempts=attempts, retry_in_s=delay, error=error)
+        else:
+            await self.store.outbox_done(item.id, self.clock())
+            log.info("outbox.sent", id=item.id, kind=item.kind, attempts=item.attempts + 1)
+
+    async def run(self) -> None:
+        """Drain forever: when woken, when an item falls due, or every IDLE_POLL seconds."""
+        while True:
+            self._wake.clear()
+            try:
+                if await self.drain() == BATCH:
+                    continue
+                due = await self.store.next_outbox_due()
+            except StoreError as e:
+                log.error("outbox.store_error", error=str(e))
+                due = None
+            timeout = IDLE_POLL if due is None else max(0.0, (due - self.clock()).total_seconds())
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=min(timeout, IDLE_POLL))
+            except TimeoutError:
+                pass

@@ -1,0 +1,48 @@
+"""Retention: delete records older than ``policy.max_age``, off the LMTP path.
+
+Deletes run in bounded batches (``policy.prune_batch`` rows per transaction),
+yielding to the event loop between batches so deliveries are never held up for
+long; a task repeats the sweep every ``policy.prune_interval``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import structlog
+
+from verpd.config import PolicyConfig
+from verpd.errors import StoreError
+from verpd.store import Store
+
+log = structlog.get_logger("verpd.prune")
+
+
+async def prune(store: Store, config: PolicyConfig, now: datetime) -> int:
+    """Delete every bounce and finished outbox item older than ``max_age``; returns the count."""
+    if config.max_age <= 0:
+        return 0
+    cutoff = now - timedelta(seconds=config.max_age)
+    total = 0
+    for sweep in (store.prune_bounces, store.prune_outbox):
+        while True:
+            deleted = await sweep(cutoff, config.prune_batch)
+            total += deleted
+            if deleted < config.prune_batch:
+                break
+            await asyncio.sleep(0)
+    return total
+
+
+async def run_pruner(store: Store, config: PolicyConfig, clock: Callable[[], datetime]) -> None:
+    """Prune now and then every ``prune_interval`` seconds, forever."""
+    while True:
+        try:
+            deleted = await prune(store, config, clock())
+            if deleted:
+                log.info("prune.done", deleted=deleted, max_age_s=config.max_age)
+        except StoreError as e:
+            log.error("prune.failed", error=str(e))
+        await asyncio.sleep(config.prune_interval)
