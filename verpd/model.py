@@ -34,7 +34,7 @@ class VerpAddress:
 class ReportKind(enum.Enum):
     """What a parser decided a message is."""
 
-    BOUNCE = "bounce"  # reports at least one delivery failure or delay
+    BOUNCE = "bounce"  # a delivery report; classify decides which recipients failed
     UNRECOGNIZED = "unrecognized"  # no failure found; a human should look
 
 

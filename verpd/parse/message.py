@@ -2,7 +2,7 @@
 
 The ``compat32`` policy is used on purpose: it never raises on defects and costs a
 fraction of ``policy.default`` (see shared/reference/mta-testing.md). Helpers here
-give detectors plain ``str`` values with folding and RFC 2047 noise removed.
+give detectors plain ``str`` values with header folding removed.
 """
 
 from __future__ import annotations
