@@ -335,6 +335,12 @@ def test_native_local_part_fits_in_64_octets_for_realistic_ids(tenant: str, user
     assert len(local.encode("ascii")) <= 64
 
 
+def test_native_encode_refuses_a_local_part_over_64_octets() -> None:
+    """An id combination that would exceed RFC 5321's 64-octet local part is a ValueError saying how to fix it."""
+    with pytest.raises(ValueError, match="64.*shorter tenant"):
+        native().encode("a" * 30, 2**62, 2_000_000_000)
+
+
 @pytest.mark.parametrize("change_case", [str.lower, str.upper, str.swapcase], ids=["lower", "upper", "swapcase"])
 @pytest.mark.parametrize(("tenant", "user", "sent_at"), REALISTIC)
 def test_native_address_verifies_whatever_the_letter_case(tenant: str, user: int, sent_at: int, change_case: Any) -> None:

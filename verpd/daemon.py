@@ -106,9 +106,9 @@ class Daemon:
         if self._stopped:
             return
         self._stopped = True
-        log.info("server.stopping", open_sessions=sum(s.transport is not None for s in self.sessions))
         for server in self.servers:
-            server.close()
+            server.close()  # stop accepting first: once "server.stopping" is logged, the port is closed
+        log.info("server.stopping", open_sessions=sum(s.transport is not None for s in self.sessions))
         deadline = asyncio.get_running_loop().time() + self.config.server.shutdown_timeout
         while self._busy() and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
