@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import TEST_SECRET, FakeClock, make_config
 from tests.messages import dsn
-from tests.test_daemon import write_config
+from tests.daemon_process import write_config
 from verpd import cli
 from verpd.pipeline import Pipeline
 from verpd.store import Store, create_engine, init_schema

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 from pathlib import Path
 
 from aiosmtpd.smtp import SMTP
 
 from tests.conftest import FakeClock, lmtp_port, make_config, verp_address
+from tests.daemon_process import free_port
 from tests.lmtp_client import LMTPClient
 from tests.messages import not_a_bounce
 
@@ -24,12 +24,6 @@ class Sink:
     async def handle_DATA(self, server, session, envelope) -> str:
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 2.0.0 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def wait_until(predicate, timeout: float = 10.0) -> None:

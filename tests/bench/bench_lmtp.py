@@ -17,7 +17,7 @@ from pathlib import Path
 from tests.conftest import FakeClock, make_config, verp_address
 from tests.lmtp_client import LMTPClient
 from tests.messages import dsn
-from tests.test_daemon import Process, free_port, write_config
+from tests.daemon_process import Process, free_port, write_config
 
 
 async def run(sessions: int, messages: int) -> None:
