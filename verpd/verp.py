@@ -119,27 +119,27 @@ class Verp:
         return self._verify_native(local.lower(), now)
 
     def _verify_mediawiki(self, local: str, now: int) -> VerpAddress:
-        parts = local.split("-")
-        if len(parts) != 5 or parts[0] != self.config.prefix:
-            raise VerpError(VerpErrorKind.NOT_OURS, "not shaped like PREFIX-WIKI-USER-TIME-TAG")
-        _, wiki, user36, time36, tag = parts
-        if not (_MEDIAWIKI_WIKI.fullmatch(wiki) and _B36_SEGMENT.fullmatch(user36) and _B36_SEGMENT.fullmatch(time36)):
-            raise VerpError(VerpErrorKind.NOT_OURS, "not shaped like PREFIX-WIKI-USER-TIME-TAG")
+        wiki, user36, time36, tag = self._segments(local, _MEDIAWIKI_WIKI, "PREFIX-WIKI-USER-TIME-TAG")
         signed = local[: -len(tag) - 1]
         index = self._match(tag if _MEDIAWIKI_TAG.fullmatch(tag) else None, lambda s: self._mediawiki_tag(s, signed))
         return self._decoded(wiki.replace(".", "-"), user36, time36, local, index, now)
 
     def _verify_native(self, local: str, now: int) -> VerpAddress:
-        parts = local.split("-")
-        if len(parts) != 5 or parts[0] != self.config.prefix:
-            raise VerpError(VerpErrorKind.NOT_OURS, "not shaped like PREFIX-TENANT-USER-TIME-TAG")
-        _, tenant, user36, time36, tail = parts
-        if not (_NATIVE_TENANT.fullmatch(tenant) and _B36_SEGMENT.fullmatch(user36) and _B36_SEGMENT.fullmatch(time36)):
-            raise VerpError(VerpErrorKind.NOT_OURS, "not shaped like PREFIX-TENANT-USER-TIME-TAG")
+        tenant, user36, time36, tail = self._segments(local, _NATIVE_TENANT, "PREFIX-TENANT-USER-TIME-TAG")
         signed, kid = local[:-16], tail[:1]
         tag = tail[1:] if _NATIVE_TAG.fullmatch(tail) else None
         index = self._match(tag, lambda s: self._native_tag(s, signed) if key_id(s) == kid else None)
         return self._decoded(tenant, user36, time36, local, index, now)
+
+    def _segments(self, local: str, tenant_pattern: re.Pattern[str], shape: str) -> tuple[str, str, str, str]:
+        """(tenant, user36, time36, tag) of ``PREFIX-TENANT-USER-TIME-TAG``, or NOT_OURS."""
+        parts = local.split("-")
+        if len(parts) != 5 or parts[0] != self.config.prefix:
+            raise VerpError(VerpErrorKind.NOT_OURS, f"not shaped like {shape}")
+        _, tenant, user36, time36, tag = parts
+        if not (tenant_pattern.fullmatch(tenant) and _B36_SEGMENT.fullmatch(user36) and _B36_SEGMENT.fullmatch(time36)):
+            raise VerpError(VerpErrorKind.NOT_OURS, f"not shaped like {shape}")
+        return tenant, user36, time36, tag
 
     def _match(self, tag: str | None, expected_for: Callable[[bytes], str | None]) -> int:
         """Index of the first secret whose tag equals ``tag`` (constant-time compare)."""
