@@ -205,3 +205,27 @@ async def test_helo_is_refused_because_lmtp_uses_lhlo(daemon: Daemon) -> None:
     assert (await client.command("EHLO client.example.org")).code == 500
     assert (await client.command("LHLO client.example.org")).code == 250
     await client.close()
+
+
+async def test_plain_smtp_listener_records_bounces_with_one_reply_per_message(make_daemon, tmp_path: Path, clock: FakeClock) -> None:
+    """With server.smtp set, an SMTP client (EHLO, one DATA reply) can deliver; forgeries are refused at RCPT there too."""
+    import asyncio
+    import smtplib
+
+    config = make_config(tmp_path, server={"smtp": "127.0.0.1:0"})
+    daemon = await make_daemon(config)
+    smtp_port = daemon.bound()[1].port
+    verp = verp_address(config, clock, user=8)
+
+    def send() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
+        with smtplib.SMTP("127.0.0.1", smtp_port, local_hostname="client.example.org") as smtp:
+            smtp.ehlo()
+            smtp.mail("")
+            forged = smtp.rcpt(verp.replace("-enwiki-", "-dewiki-"))
+            smtp.rcpt(verp)
+            return forged, smtp.data(dsn(verp))
+
+    forged, data = await asyncio.to_thread(send)
+    assert (forged[0], forged[1][:5]) == (550, b"5.7.1")
+    assert (data[0], data[1][:5]) == (250, b"2.0.0")
+    assert [r["user_id"] for r in await daemon.store.list_bounces()] == [8]
