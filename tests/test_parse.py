@@ -388,15 +388,14 @@ def test_mediawiki_hotmail_dsn_reports_status_5_5_0() -> None:
     ]
 
 
-@pytest.mark.parametrize("name", ["emailStatus3", "oracle7"])
-def test_mediawiki_reports_this_parser_cannot_read_yet_are_unrecognized(name: str) -> None:
-    """BounceHandler's emailStatus3 and oracle7 are unrecognized by this first parser, on purpose, for now.
-
-    emailStatus3 is emailStatus1 without X-Failed-Recipients: a plain-text Exim report
-    with no DSN part (BounceHandler scraped "550" from the body). oracle7 carries DSN
-    parts but no top-level Content-Type, so the message is plain text and its
-    delivery-status part is never reached (4.4.0, delayed). The Sisimai-grade parser of
-    the later issue will recognise both; this assertion is here so that change shows.
-    """
-    report = parse(shared_file(f"corpus/mediawiki/{name}").read_bytes())
+def test_mediawiki_plain_exim_report_without_x_failed_recipients_is_unrecognized_for_now() -> None:
+    """BounceHandler's emailStatus3 (emailStatus1 without X-Failed-Recipients) is not read by the X-Failed-Recipients detector."""
+    report = parse(shared_file("corpus/mediawiki/emailStatus3").read_bytes())
     assert (report.kind, report.detector, report.recipients) == (ReportKind.UNRECOGNIZED, None, ())
+
+
+def test_mediawiki_oracle_delay_warning_without_mime_report_is_read_from_its_text() -> None:
+    """BounceHandler's oracle7 has DSN fields but no top-level Content-Type: they are read from the text (4.4.0, delayed)."""
+    report = parse(shared_file("corpus/mediawiki/oracle7").read_bytes())
+    assert report.detector == "dsn"
+    assert [(r.address, r.action, r.status) for r in report.recipients] == [("imperfectlyinformed@gmail.co", "delayed", "4.4.0")]

@@ -22,10 +22,13 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from verpd import __version__, config as config_module
+from verpd import __version__
 from verpd.errors import ConfigError, StoreError, VerpError
+
+if TYPE_CHECKING:
+    from verpd.config import Config
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 DEFAULT_CONFIG = "/etc/verpd/verpd.toml"
@@ -79,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--now", type=int, help="verify as of this UNIX time (default: now)")
     p.set_defaults(handler=_verp_verify)
 
+    p = commands.add_parser("parse", help="parse bounce messages and print what they say (no configuration needed)")
+    p.add_argument("--jsonl", action="store_true", help="one JSON object per message (the scorer's format)")
+    p.add_argument("files", nargs="*", metavar="FILE", help="messages to parse (default: paths read from stdin, one per line)")
+    p.set_defaults(handler=_parse)
+
     for name, helptext in (("bounces", "recorded bounces, newest first"), ("subjects", "per tenant+user state")):
         sub = commands.add_parser(name, help=helptext).add_subparsers(metavar="ACTION")
         p = sub.add_parser("list", help=f"list {helptext}")
@@ -90,7 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace) -> config_module.Config:
+def _load(args: argparse.Namespace) -> Config:
+    from verpd import config as config_module
+
     config = config_module.load(args.config)
     return config.with_overrides(lmtp=getattr(args, "lmtp", None), database_url=getattr(args, "database", None))
 
@@ -143,6 +153,50 @@ def _verp_verify(args: argparse.Namespace) -> int:
         result.update(valid=True, tenant=decoded.tenant, user=decoded.user, sent_at=decoded.sent_at.isoformat())
     print(json.dumps(result))
     return EXIT_OK if result["valid"] else EXIT_FAILURE
+
+
+def _parse(args: argparse.Namespace) -> int:
+    from verpd.classify import classify
+    from verpd.parse import parse
+
+    paths = args.files or (line.rstrip("\n") for line in sys.stdin)
+    for path in paths:
+        if not path:
+            continue
+        result: dict[str, Any] = {"file": path}
+        try:
+            with open(path, "rb") as f:
+                report = parse(f.read())
+        except OSError as e:
+            result.update(detector=None, recipients=[], error=f"cannot read: {e.strerror or e}")
+        else:
+            result["detector"] = report.detector
+            result["kind"] = report.kind.value
+            result["recipients"] = []
+            for facts in report.recipients:
+                verdict = classify(facts)
+                result["recipients"].append({
+                    "address": facts.address,
+                    "status": facts.status,
+                    "replycode": facts.reply_code,
+                    "reason": verdict.reason,
+                    "hard": verdict.severity.value == "hard",
+                    "action": facts.action,
+                    "diagnostic": facts.diagnostic,
+                    "remote_mta": facts.remote_mta,
+                })
+        if args.jsonl:
+            print(json.dumps(result, ensure_ascii=False), flush=False)
+        else:
+            _print_parse(result)
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def _print_parse(result: dict[str, Any]) -> None:
+    print(f"{result['file']}: {result.get('kind') or 'error'} ({result.get('detector') or '-'})" + (f" {result['error']}" if result.get("error") else ""))
+    for r in result.get("recipients", []):
+        print(f"  {r['address']}  {r['status'] or '-'}  {r['reason']}  {'hard' if r['hard'] else 'soft'}  {r['diagnostic'] or ''}"[:200])
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -35,7 +35,10 @@ class ReportKind(enum.Enum):
     """What a parser decided a message is."""
 
     BOUNCE = "bounce"  # a delivery report; classify decides which recipients failed
-    UNRECOGNIZED = "unrecognized"  # no failure found; a human should look
+    FEEDBACK = "feedback"  # an RFC 5965 complaint (ARF): the recipient reported the mail as abuse
+    AUTOREPLY = "autoreply"  # an RFC 3834 auto-reply (vacation, out of office): not a failure
+    CHALLENGE = "challenge"  # a challenge-response system asking the sender to confirm: not a failure
+    UNRECOGNIZED = "unrecognized"  # no report found; a human should look
 
 
 class Severity(enum.Enum):
@@ -58,6 +61,8 @@ class RecipientFacts:
     remote_mta: str | None = None
     reporting_mta: str | None = None
     original_recipient: str | None = None
+    command: str | None = None  # SMTP command in progress: CONN, EHLO, MAIL, RCPT, DATA
+    feedback_type: str | None = None  # ARF Feedback-Type (abuse, fraud, opt-out, ...)
 
 
 @dataclass(frozen=True)

@@ -1,30 +1,48 @@
 """Bounce parsing: raw bytes in, a :class:`~verpd.model.Report` of facts out.
 
 Detectors live one per module and run most authoritative first (``registry``);
-the first one that recognises the message wins. Parsers copy what the bounce
+the first one that recognises the message wins. Parsers copy what the message
 says; naming a reason and hard/soft is ``classify``'s job. Parsing never raises
 on malformed mail: what no detector recognises is *unrecognized*.
 """
 
 from __future__ import annotations
 
-from verpd.parse.message import header_text, read_message
+from dataclasses import replace
+
+from verpd.model import RecipientFacts, Report, ReportKind
+from verpd.parse.mail import Mail
 from verpd.parse.registry import DETECTORS, Detector
-from verpd.model import Report, ReportKind
+from verpd.parse.text import find_command, find_reply_code, find_status, normalize_address
 
 __all__ = ["DETECTORS", "Detector", "parse"]
 
 
 def parse(raw: bytes) -> Report:
     """Read ``raw`` (one message as received) and report what it says."""
-    msg = read_message(raw)
-    message_id = _message_id(msg.get("Message-ID"))
+    mail = Mail(raw)
+    message_id = mail.header("Message-ID")[:998] or None
     for detector in DETECTORS:
-        recipients = detector.detect(msg)
+        recipients = detector.detect(mail)
         if recipients:
-            return Report(ReportKind.BOUNCE, detector.name, tuple(recipients), message_id)
+            return Report(getattr(detector, "kind", ReportKind.BOUNCE), detector.name, _finish(recipients), message_id)
     return Report(ReportKind.UNRECOGNIZED, None, (), message_id)
 
 
-def _message_id(value: object) -> str | None:
-    return header_text(value)[:998] or None
+def _finish(recipients: list[RecipientFacts]) -> tuple[RecipientFacts, ...]:
+    """Normalise addresses, fill codes and command from the diagnostic, drop duplicates."""
+    done: dict[tuple[str, str | None], RecipientFacts] = {}
+    for facts in recipients:
+        address = normalize_address(facts.address)
+        if not address:
+            continue
+        diagnostic = facts.diagnostic or ""
+        facts = replace(
+            facts,
+            address=address,
+            status=facts.status or find_status(diagnostic),
+            reply_code=facts.reply_code or find_reply_code(diagnostic),
+            command=facts.command or find_command(diagnostic),
+        )
+        done.setdefault((address.lower(), facts.action), facts)
+    return tuple(done.values())

@@ -1,24 +1,35 @@
-"""RFC 3464 delivery status notifications (``multipart/report; report-type=delivery-status``).
+"""RFC 3464 delivery status notifications, and RFC 6533's internationalised form.
 
-Keys on a ``message/delivery-status`` part outside any returned copy of the
-original, whatever the order or quoting of the report's parameters (BounceHandler's
-regex needed ``report-type`` before a quoted ``boundary``, which Gmail does not
-send). The part holds one per-message block (Reporting-MTA, ...) and one block per
-recipient (Final-Recipient, Original-Recipient, Action, Status, Diagnostic-Code,
-Remote-MTA), separated by blank lines (RFC 3464 §2.1-2.3). Every recipient block is
-reported; ``classify`` decides which ones are failures.
+Keys on a ``message/delivery-status`` (or ``message/global-delivery-status``) part
+outside the returned copy of the original, whatever the order or quoting of the
+report's parameters (BounceHandler's regex needed ``report-type`` before a quoted
+``boundary``, which Gmail does not send). The part holds a per-message block
+(Reporting-MTA, ...) and one block per recipient (Final-Recipient,
+Original-Recipient, Action, Status, Diagnostic-Code, Remote-MTA), separated by
+blank lines (RFC 3464 §2.1-2.3). RFC 6533 addresses (``utf-8; jörg@example.org``,
+possibly ``\\x{F6}``-escaped) are decoded.
+
+Some MTAs (Oracle Messaging Server, old Exchange) write the same fields into a
+plain-text body without a MIME report; those are read from the text, up to the
+returned copy. The human-readable part often says more than the DSN fields (Postfix
+writes "(in reply to RCPT TO command)" only there), so each recipient's paragraph
+in it is used for the SMTP command.
 """
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
+import re
+from dataclasses import replace
 from email.message import Message
 
 from verpd.model import RecipientFacts
-from verpd.parse.message import find_reply_code, find_status, header_text, part_text, strip_address, walk_report
+from verpd.parse.mail import Mail, status_blocks
+from verpd.parse.message import header_text
+from verpd.parse.text import clean_diagnostic, find_command, find_reply_code, find_status, normalize_address
 
-_HEADERS = email.parser.HeaderParser(policy=email.policy.compat32)
+_XTEXT = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
+_TEXT_FIELD = re.compile(r"^(?:final-recipient|original-recipient|action|status|diagnostic-code|remote-mta|reporting-mta)\s*:", re.IGNORECASE)
+_COPY_MARKER = re.compile(r"^-+\s*(?:original message|this is a copy|.*message headers? follows?|.*rfc822|content-type:\s*message/rfc822)", re.IGNORECASE)
 
 
 class DeliveryStatusDetector:
@@ -26,37 +37,29 @@ class DeliveryStatusDetector:
 
     name = "dsn"
 
-    def detect(self, msg: Message) -> list[RecipientFacts] | None:
-        for part in walk_report(msg):
-            if part.get_content_type() == "message/delivery-status":
-                found = _recipients(_blocks(part))
-                if found:
-                    return found
-        return None
+    def detect(self, mail: Mail) -> list[RecipientFacts] | None:
+        blocks = mail.delivery_status or _blocks_in_text(mail)
+        found = _recipients(blocks)
+        if not found:
+            return None
+        return [_with_command(facts, mail) for facts in found]
 
 
-def _blocks(part: Message) -> list[Message]:
-    """The header blocks of a delivery-status part, however it was encoded."""
-    payload = part.get_payload()
-    encoding = header_text(part.get("Content-Transfer-Encoding")).lower()
-    if isinstance(payload, list) and encoding not in ("base64", "quoted-printable"):
-        return [block for block in payload if isinstance(block, Message)]
-    if isinstance(payload, list):
-        # The email package split the still-encoded text into header blocks: put the
-        # text back together as written, then decode it like any other part.
-        encoded = Message()
-        encoded["Content-Transfer-Encoding"] = encoding
-        encoded.set_payload("\n".join(_source(block) for block in payload if isinstance(block, Message)))
-        part = encoded
-    # Decode, then split on blank lines.
-    text = part_text(part).replace("\r\n", "\n").replace("\r", "\n")
-    return [_HEADERS.parsestr(chunk.strip("\n") + "\n") for chunk in text.split("\n\n") if chunk.strip()]
-
-
-def _source(block: Message) -> str:
-    """A header block as it was written: its raw header lines, then any body lines."""
-    body = block.get_payload()
-    return "".join(f"{name}: {value}\n" for name, value in block.raw_items()) + (body if isinstance(body, str) else "")
+def _blocks_in_text(mail: Mail) -> list[Message]:
+    """DSN fields written as plain text: consecutive field lines form blocks."""
+    if not any(_TEXT_FIELD.match(line) for line in mail.lines[:400]):
+        return []
+    chunks: list[list[str]] = [[]]
+    for line in mail.lines:
+        if _COPY_MARKER.match(line.strip()):
+            break
+        if _TEXT_FIELD.match(line) or (line[:1] in " \t" and chunks[-1]):
+            chunks[-1].append(line)
+        elif chunks[-1]:
+            chunks.append([])
+    fake = Message()
+    fake.set_payload("\n\n".join("\n".join(chunk) for chunk in chunks if chunk))
+    return status_blocks(fake)
 
 
 def _recipients(blocks: list[Message]) -> list[RecipientFacts]:
@@ -64,27 +67,55 @@ def _recipients(blocks: list[Message]) -> list[RecipientFacts]:
     found = []
     for block in blocks:
         if block.get("Reporting-MTA") is not None:
-            reporting_mta = strip_address(block["Reporting-MTA"])
-        final = block.get("Final-Recipient")
-        original = block.get("Original-Recipient")
-        address = strip_address(final) if final is not None else strip_address(original) if original is not None else ""
+            reporting_mta = normalize_address(header_text(block["Reporting-MTA"]))
+        final, original = block.get("Final-Recipient"), block.get("Original-Recipient")
+        address = _address(final) or _address(original)
         if not address:
             continue
-        status_text = header_text(block.get("Status"))
-        diagnostic = header_text(block.get("Diagnostic-Code"))
-        if ";" in diagnostic:
-            diagnostic = diagnostic.split(";", 1)[1].strip()
+        diagnostic = clean_diagnostic(header_text(block.get("Diagnostic-Code")))
+        status = find_status(header_text(block.get("Status")))
         remote = block.get("Remote-MTA")
         found.append(
             RecipientFacts(
                 address=address,
                 action=header_text(block.get("Action")).lower() or None,
-                status=find_status(status_text) or find_status(diagnostic),
+                status=status or find_status(diagnostic),
                 reply_code=find_reply_code(diagnostic),
                 diagnostic=diagnostic or None,
-                remote_mta=strip_address(remote) if remote is not None else None,
+                remote_mta=normalize_address(header_text(remote)) or None if remote is not None else None,
                 reporting_mta=reporting_mta,
-                original_recipient=strip_address(original) if original is not None else None,
+                original_recipient=_address(original) or None,
+                command=find_command(diagnostic),
             )
         )
     return found
+
+
+def _address(value: object) -> str:
+    if value is None:
+        return ""
+    text = header_text(value)
+    if text.lower().startswith("utf-8"):
+        text = _XTEXT.sub(lambda m: chr(int(m.group(1), 16)), text)
+    return normalize_address(text)
+
+
+def _with_command(facts: RecipientFacts, mail: Mail) -> RecipientFacts:
+    """Add the SMTP command from the human-readable paragraph about this recipient."""
+    if facts.command:
+        return facts
+    paragraph = _paragraph_about(facts.address, mail.lines)
+    command = find_command(paragraph) if paragraph else None
+    return replace(facts, command=command) if command else facts
+
+
+def _paragraph_about(address: str, lines: list[str]) -> str:
+    """The text paragraph that starts by naming ``address`` (Postfix: ``<addr>: host ... said: ...``)."""
+    needle = address.lower()
+    for i, line in enumerate(lines):
+        if needle in line.lower():
+            end = i
+            while end < len(lines) and lines[end].strip():
+                end += 1
+            return " ".join(lines[i:end])
+    return ""

@@ -16,12 +16,13 @@ Those indented lines become the recipient's diagnostic.
 from __future__ import annotations
 
 import re
-from email.message import Message
 
 from verpd.model import RecipientFacts
-from verpd.parse.message import find_reply_code, find_status, header_text, part_text, walk_report
+from verpd.parse.mail import Mail
+from verpd.parse.text import find_command, find_reply_code, find_status
 
 _HOST = re.compile(r"^host\s+(\S+)", re.IGNORECASE)
+_COPY = re.compile(r"^-+ This is a copy of the message", re.IGNORECASE)
 
 
 class EximDetector:
@@ -29,26 +30,22 @@ class EximDetector:
 
     name = "exim"
 
-    def detect(self, msg: Message) -> list[RecipientFacts] | None:
+    def detect(self, mail: Mail) -> list[RecipientFacts] | None:
         addresses = []
-        for value in msg.get_all("X-Failed-Recipients") or []:
-            addresses += [a.strip().strip("<>") for a in header_text(value).split(",") if a.strip()]
+        for value in mail.headers("X-Failed-Recipients"):
+            addresses += [a.strip().strip("<>") for a in value.split(",") if a.strip()]
         if not addresses:
             return None
-        body = _report_text(msg)
-        return [_facts(address, body) for address in dict.fromkeys(addresses)]
+        lines = _report_lines(mail.lines)
+        return [_facts(address, lines) for address in dict.fromkeys(addresses)]
 
 
-def _report_text(msg: Message) -> list[str]:
-    """The lines of the human-readable report, up to the returned copy of the message."""
-    for part in walk_report(msg):
-        if part.get_content_type() == "text/plain":
-            lines = part_text(part).splitlines()
-            for i, line in enumerate(lines):
-                if line.startswith("------ This is a copy of the message"):
-                    return lines[:i]
-            return lines
-    return []
+def _report_lines(lines: list[str]) -> list[str]:
+    """The lines of the report, up to the returned copy of the message."""
+    for i, line in enumerate(lines):
+        if _COPY.match(line):
+            return lines[:i]
+    return lines
 
 
 def _facts(address: str, lines: list[str]) -> RecipientFacts:
@@ -70,4 +67,5 @@ def _facts(address: str, lines: list[str]) -> RecipientFacts:
         reply_code=find_reply_code(replies[0]) if replies else None,
         diagnostic=diagnostic,
         remote_mta=remote,
+        command=find_command(" ".join(detail)),
     )

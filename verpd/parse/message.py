@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 import email.parser
 import email.policy
-import re
 from collections.abc import Iterator
 from email.header import Header, decode_header
 from email.message import Message
@@ -67,27 +66,3 @@ def part_text(part: Message) -> str:
         return payload.decode(charset, "replace")
     except (LookupError, UnicodeError):  # unknown charset, or a codec such as idna that refuses "replace"
         return payload.decode("utf-8", "replace")
-
-
-def strip_address(text: str) -> str:
-    """``rfc822; <User@Example.org>`` → ``User@Example.org``."""
-    text = header_text(text)
-    if ";" in text:
-        text = text.split(";", 1)[1]
-    return text.strip().strip("<>").strip()
-
-
-_REPLY = re.compile(r"\b([245]\d\d)(?:[ -]|$)")
-_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-
-
-def find_status(text: str) -> str | None:
-    """The first enhanced status code (``5.1.1``) in ``text``."""
-    m = _STATUS.search(text)
-    return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}" if m else None
-
-
-def find_reply_code(text: str) -> int | None:
-    """The SMTP reply code that starts a diagnostic such as ``550 5.1.1 ...``."""
-    m = _REPLY.match(text.strip())
-    return int(m.group(1)) if m else None

@@ -1,0 +1,89 @@
+"""Text patterns every detector needs: addresses, status codes, reply codes, commands.
+
+Pure functions over ``str``. The command patterns are how MTAs say which SMTP
+command was in progress when the remote server answered (Postfix "in reply to RCPT
+TO command", Exim "after RCPT TO:", Sendmail ">>> RCPT To:", qmail "most progress
+was RCPT TO response", DragonFly "did not like our RCPT TO").
+"""
+
+from __future__ import annotations
+
+import re
+
+# An address in running text: a local part and a dotted domain, no spaces or brackets.
+ADDRESS = re.compile(r"""[^\s<>()\[\]@,;:"'`]+@(?:[^\s<>()\[\]@,;:"'`.]+\.)+[^\s<>()\[\]@,;:"'`.]+""")
+_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d])")
+_REPLY_AT_START = re.compile(r"([245]\d\d)(?:[ -]|$)")
+_REPLY_ANYWHERE = re.compile(r"(?<![\d.#-])([45][0-5]\d)[ -](?:[245]\.\d{1,3}\.\d{1,3}|[A-Za-z<])")
+_TYPE_PREFIX = re.compile(r"^\s*(?:rfc822|smtp|x-[\w-]+|dns|utf-8|unix)\s*;\s*", re.IGNORECASE)
+
+_COMMANDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), command)
+    for pattern, command in (
+        # Postfix: "(in reply to RCPT TO command)", "(in reply to end of DATA command)"
+        (r"in reply to (?:the )?end of data", "DATA"),
+        (r"in reply to (?:the )?(?:rcpt to|rcpt)\b", "RCPT"),
+        (r"in reply to (?:the )?mail from\b", "MAIL"),
+        (r"in reply to (?:the )?data\b", "DATA"),
+        (r"in reply to (?:the )?(?:ehlo|helo|lhlo)\b", "EHLO"),
+        (r"in reply to (?:the )?initial greeting", "CONN"),
+        # Exim: "SMTP error from remote mail server after RCPT TO:<...>:"
+        (r"\bafter (?:pipelined )?rcpt to\b", "RCPT"),
+        (r"\bafter (?:pipelined )?mail from\b", "MAIL"),
+        (r"\bafter end of data\b|\bafter (?:pipelined )?data\b", "DATA"),
+        (r"\bafter (?:ehlo|helo)\b", "EHLO"),
+        (r"\bafter initial connection\b", "CONN"),
+        # Sendmail transcript: ">>> RCPT To:<...>" then "<<< 550 ..."
+        (r">>> rcpt to", "RCPT"),
+        (r">>> mail from", "MAIL"),
+        (r">>> data\b|>>> \.", "DATA"),
+        # qmail: "most progress was RCPT TO response"
+        (r"most progress was rcpt to", "RCPT"),
+        (r"sender was rejected", "MAIL"),
+        (r"greeting failed", "CONN"),
+        # DragonFly Mail Agent: "did not like our RCPT TO:"
+        (r"did not like our rcpt to", "RCPT"),
+        (r"did not like our mail from", "MAIL"),
+        (r"did not like our (?:final )?data", "DATA"),
+    )
+)
+
+
+def find_addresses(text: str) -> list[str]:
+    """Every address in ``text``, in order, without surrounding punctuation."""
+    return [m.group(0).rstrip(".") for m in ADDRESS.finditer(text)]
+
+
+def normalize_address(text: str) -> str:
+    """``rfc822; <"User"@Example.org>`` → ``User@Example.org``: type prefix, brackets, quotes and blanks removed."""
+    text = _TYPE_PREFIX.sub("", " ".join(text.split()))
+    text = text.strip().strip("<>").strip().strip("'\"").strip()
+    if text.startswith("<") or text.endswith(">"):
+        text = text.strip("<>")
+    return text
+
+
+def find_status(text: str) -> str | None:
+    """The first enhanced status code (``5.1.1``) in ``text``, normalised (``5.01.01`` → ``5.1.1``)."""
+    m = _STATUS.search(text)
+    return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}" if m else None
+
+
+def find_reply_code(text: str) -> int | None:
+    """The SMTP reply code that starts ``text`` (``550 5.1.1 ...``), else one inside it."""
+    stripped = _TYPE_PREFIX.sub("", text.strip())
+    m = _REPLY_AT_START.match(stripped) or _REPLY_ANYWHERE.search(stripped)
+    return int(m.group(1)) if m else None
+
+
+def find_command(text: str) -> str | None:
+    """The SMTP command the remote answer was given to, if the text says so."""
+    for pattern, command in _COMMANDS:
+        if pattern.search(text):
+            return command
+    return None
+
+
+def clean_diagnostic(text: str) -> str:
+    """A diagnostic on one line: its type prefix (``smtp;``) and repeated blanks removed."""
+    return _TYPE_PREFIX.sub("", " ".join(text.split()))
