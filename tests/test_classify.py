@@ -1,70 +1,98 @@
-"""Classifying one recipient's facts: a reason name, and whether the failure is hard, soft or no failure at all."""
+"""Classification: from a recipient's facts to a Sisimai reason and Sisimai 5's hard/soft."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.conftest import fixture_bytes
-from verpd.classify import classify
-from verpd.model import RecipientFacts, Severity, Verdict
-from verpd.parse import parse
+from verpd.classify import classify, severity
+from verpd.classify.status import meaning, reconcile
+from verpd.model import RecipientFacts, ReportKind, Severity
 
 HARD, SOFT, NONE = Severity.HARD, Severity.SOFT, Severity.NONE
-A = "someone@example.com"
 
 
-def facts(action: str | None = None, status: str | None = None, reply_code: int | None = None) -> RecipientFacts:
-    return RecipientFacts(A, action=action, status=status, reply_code=reply_code)
+def facts(diagnostic: str | None = None, status: str | None = None, reply_code: int | None = None, action: str = "failed", **extra) -> RecipientFacts:
+    return RecipientFacts("someone@example.com", action=action, status=status, reply_code=reply_code, diagnostic=diagnostic, **extra)
 
 
-CASES = [
-    # The enhanced status code names the reason, and its class (5 / 4 / 2) decides the severity.
-    pytest.param(facts("failed", "5.1.1", 550), "userunknown", HARD, id="5.1.1-user-unknown-hard"),
-    pytest.param(facts("failed", "5.1.10", 550), "userunknown", HARD, id="5.1.10-exchange-recipient-not-found-hard"),
-    pytest.param(facts("failed", "5.1.2", 550), "hostunknown", HARD, id="5.1.2-host-unknown-hard"),
-    pytest.param(facts("failed", "5.1.6", 551), "hasmoved", HARD, id="5.1.6-has-moved-hard"),
-    pytest.param(facts("failed", "5.2.2", 552), "mailboxfull", HARD, id="5.2.2-mailbox-full-hard"),
-    pytest.param(facts("failed", "5.3.4", 552), "mesgtoobig", HARD, id="5.3.4-too-big-hard"),
-    pytest.param(facts("failed", "5.7.1", 554), "undefined", HARD, id="other-5.x.x-undefined-hard"),
-    pytest.param(facts("failed", "5.0.0"), "undefined", HARD, id="5.0.0-without-reply-hard"),
-    pytest.param(facts("delayed", "4.2.2", 452), "mailboxfull", SOFT, id="4.2.2-mailbox-full-soft"),
-    pytest.param(facts("delayed", "4.4.7"), "expired", SOFT, id="4.4.7-expired-soft"),
-    pytest.param(facts("delayed", "4.4.1", 451), "expired", SOFT, id="4.x.x-delayed-soft"),
-    pytest.param(facts("failed", "4.7.1", 451), "undefined", SOFT, id="4.x.x-soft-even-when-action-says-failed"),
-    # Precedence: status over reply code over action.
-    pytest.param(facts("failed", "4.2.2", 550), "mailboxfull", SOFT, id="status-4-beats-reply-5xx"),
-    pytest.param(facts("delayed", "5.1.1", 450), "userunknown", HARD, id="status-5-beats-reply-4xx-and-delayed"),
-    pytest.param(facts("failed", "2.0.0", 550), "delivered", NONE, id="status-2-beats-reply-and-failed"),
-    pytest.param(facts(None, None, 550), "undefined", HARD, id="reply-5xx-without-status-hard"),
-    pytest.param(facts("failed", None, 450), "undefined", SOFT, id="reply-4xx-beats-action-failed"),
-    pytest.param(facts("delivered", None, 550), "undefined", HARD, id="reply-5xx-beats-action-delivered"),
-    pytest.param(facts("failed", None, 250), "delivered", NONE, id="reply-2xx-beats-action-failed"),
-    # Success actions are no failure at all.
-    pytest.param(facts("delivered", "2.0.0", 250), "delivered", NONE, id="delivered-none"),
-    pytest.param(facts("relayed", "2.0.0"), "delivered", NONE, id="relayed-none"),
-    pytest.param(facts("expanded"), "delivered", NONE, id="expanded-without-codes-none"),
-    pytest.param(facts(None, "2.1.5"), "delivered", NONE, id="status-2.x.x-without-action-none"),
-    # Exim's X-Failed-Recipients: action failed, often no code at all; Exim writes it for permanent failures only.
-    pytest.param(facts("failed"), "undefined", HARD, id="exim-failed-without-codes-hard"),
-    pytest.param(facts("failed", None, 550), "undefined", HARD, id="exim-failed-with-reply-hard"),
-    # Nothing known: soft, so an unexplained message never counts toward suppression.
-    pytest.param(facts("delayed"), "expired", SOFT, id="delayed-without-codes-soft"),
-    pytest.param(facts(), "undefined", SOFT, id="nothing-known-soft"),
-    pytest.param(facts("x-unknown-action"), "undefined", SOFT, id="unknown-action-soft"),
-]
+@pytest.mark.parametrize(
+    ("recipient", "reason", "hard"),
+    [
+        pytest.param(facts("550 5.1.1 <x@example.com>: Recipient address rejected: User unknown", "5.1.1", 550), "userunknown", HARD, id="user-unknown"),
+        pytest.param(facts("550 5.1.2 Host unknown (Name server: example.net: host not found)", "5.1.2", 550), "hostunknown", HARD, id="host-unknown"),
+        pytest.param(facts("550 5.1.6 Recipient has moved", "5.1.6", 550), "hasmoved", HARD, id="has-moved"),
+        pytest.param(facts("552 5.2.2 Mailbox full", "5.2.2", 552), "mailboxfull", SOFT, id="mailbox-full-is-soft"),
+        pytest.param(facts("550 5.1.1 Mailbox is full", "5.1.1", 550), "mailboxfull", SOFT, id="text-vetoes-5.1.1"),
+        pytest.param(facts("554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", "5.7.1", 554), "blocked", SOFT, id="blocklisted-client"),
+        pytest.param(facts("550 5.7.1 Message rejected as spam", "5.7.1", 550), "spamdetected", SOFT, id="spam"),
+        pytest.param(facts("550 5.7.26 This message does not pass authentication checks (SPF and DKIM both do not pass)", "5.7.26", 550), "authfailure", SOFT, id="dmarc-auth"),
+        pytest.param(facts("550 5.7.25 The sending IP does not have a PTR record", "5.7.25", 550), "requireptr", SOFT, id="no-ptr"),
+        pytest.param(facts("554 5.3.4 Message too big for system", "5.3.4", 554), "mesgtoobig", SOFT, id="too-big"),
+        pytest.param(facts("Connection timed out", "4.4.1", None, action="delayed"), "networkerror", SOFT, id="timeout"),
+        pytest.param(facts("retry timeout exceeded", "4.4.7", None, action="delayed"), "expired", SOFT, id="expired"),
+        pytest.param(facts(None, "4.0.0", None, action="delayed"), "expired", SOFT, id="delayed-without-text"),
+        pytest.param(facts("550 Relaying denied", None, 550), "norelaying", SOFT, id="no-relaying"),
+        pytest.param(facts("553 5.1.8 Sender address rejected: Domain not found", "5.1.8", 553, command="MAIL"), "rejected", SOFT, id="sender-rejected"),
+        pytest.param(facts("550 Go away", None, 550, command="MAIL"), "rejected", SOFT, id="any-refusal-at-mail-from"),
+        pytest.param(facts("554 Go away", None, 554, command="CONN"), "blocked", SOFT, id="refused-at-greeting"),
+        pytest.param(facts("556 5.1.10 Recipient address has null MX", "5.1.10", 556), "notaccept", HARD, id="null-mx-5xx-hard"),
+        pytest.param(facts("something nobody wrote a rule for", "5.0.0", 550), "onhold", SOFT, id="no-rule-with-text"),
+        pytest.param(facts(None, None, None), "undefined", SOFT, id="nothing-said"),
+    ],
+)
+def test_reason_and_hardness_follow_the_servers_words(recipient: RecipientFacts, reason: str, hard: Severity) -> None:
+    """Each wording maps to its Sisimai reason; only dead addresses are hard."""
+    verdict = classify(recipient)
+    assert (verdict.reason, verdict.severity) == (reason, hard)
 
 
-@pytest.mark.parametrize(("recipient", "reason", "severity"), CASES)
-def test_verdict_follows_status_then_reply_code_then_action(recipient: RecipientFacts, reason: str, severity: Severity) -> None:
-    """The verdict comes from the status code if any, else the reply code, else the action; unknown is soft."""
-    assert classify(recipient) == Verdict(reason, severity)
+@pytest.mark.parametrize("action", ["delivered", "relayed", "expanded"])
+def test_successful_recipients_are_not_failures(action: str) -> None:
+    """A delivered/relayed/expanded recipient is 'delivered' and never counts."""
+    verdict = classify(facts("250 2.0.0 OK", "2.0.0", 250, action=action))
+    assert (verdict.reason, verdict.severity) == ("delivered", NONE)
 
 
-def test_every_recipient_of_a_mixed_dsn_gets_its_own_verdict() -> None:
-    """A DSN with a failed, a delayed and a delivered recipient yields a hard, a soft and a no-failure verdict."""
-    report = parse(fixture_bytes("multi_recipient_mixed.eml", verp="wiki-enwiki-42-b7q2xk@bounces.example.org"))
-    assert [(r.address, classify(r)) for r in report.recipients] == [
-        ("judy@example.com", Verdict("mailboxfull", HARD)),
-        ("ken@example.net", Verdict("expired", SOFT)),
-        ("leo@example.org", Verdict("delivered", NONE)),
-    ]
+@pytest.mark.parametrize(("kind", "reason"), [(ReportKind.FEEDBACK, "feedback"), (ReportKind.AUTOREPLY, "vacation")])
+def test_complaints_and_auto_replies_are_not_failures(kind: ReportKind, reason: str) -> None:
+    """An ARF complaint is 'feedback', an auto-reply 'vacation'; neither is a failure."""
+    verdict = classify(facts("550 5.1.1 user unknown", "5.1.1", 550), kind)
+    assert (verdict.reason, verdict.severity) == (reason, NONE)
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "reply", "expected"),
+    [
+        pytest.param("5.0.0", "5.1.1", 550, "5.1.1", id="generic-field-gives-way"),
+        pytest.param("4.4.7", "4.2.2", 452, "4.2.2", id="expiry-field-gives-way"),
+        pytest.param("5.1.1", "4.2.0", 550, "5.1.1", id="class-mismatch-reply-agrees-with-field"),
+        pytest.param("4.0.0", "5.1.1", 550, "5.1.1", id="class-mismatch-reply-agrees-with-text"),
+        pytest.param("5.7.1", "5.7.26", 550, "5.7.1", id="specific-field-kept"),
+        pytest.param(None, "5.2.2", 552, "5.2.2", id="no-field"),
+        pytest.param("5.1.1", None, 550, "5.1.1", id="no-text"),
+    ],
+)
+def test_status_reconciliation_prefers_the_specific_code_that_agrees(field, text, reply, expected) -> None:
+    """A reporting MTA's generic or class-guess status gives way to the remote server's own code."""
+    assert reconcile(field, text, reply) == expected
+
+
+def test_status_meanings_ignore_the_class_digit() -> None:
+    """x.1.1 means userunknown in either class; x.0.0 means nothing by itself."""
+    assert (meaning("5.1.1"), meaning("4.1.1"), meaning("5.0.0"), meaning(None)) == ("userunknown", "userunknown", None, None)
+
+
+@pytest.mark.parametrize(
+    ("reason", "status", "reply", "expected"),
+    [
+        ("userunknown", "5.1.1", 550, HARD),
+        ("mailboxfull", "5.2.2", 552, SOFT),
+        ("blocked", "5.7.1", 554, SOFT),
+        ("notaccept", "5.1.10", 556, HARD),
+        ("notaccept", "4.3.2", 421, SOFT),
+        ("feedback", None, None, NONE),
+    ],
+)
+def test_hard_means_the_address_is_dead(reason: str, status: str | None, reply: int | None, expected: Severity) -> None:
+    """Sisimai 5: hard only for userunknown, hostunknown, hasmoved and a 5xx notaccept."""
+    assert severity(reason, status, reply) is expected

@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "verpd"
 LAYERS = [
     {"errors", "model"},
     {"config"},
-    {"verp", "parse", "classify", "policy"},
+    {"verp", "parse", "policy"},
+    {"classify"},
     {"store", "log"},
     {"notify", "outbox", "prune", "pipeline"},
     {"lmtp"},

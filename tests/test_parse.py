@@ -4,131 +4,19 @@ from __future__ import annotations
 
 import random
 import re
-from typing import NamedTuple
 
 import pytest
 
 from tests.conftest import fixture_bytes, shared_file
-from verpd.model import RecipientFacts, Report, ReportKind
+from verpd.model import RecipientFacts, ReportKind
 from verpd.parse import parse
 from verpd.parse.message import read_message
 
 VERP = "wiki-enwiki-42-b7q2xk@bounces.example.org"  # what {verp} becomes in our fixtures
 
 
-class Rcpt(NamedTuple):
-    """One expected recipient: the facts compared exactly, plus a piece of the diagnostic."""
-
-    address: str
-    action: str | None
-    status: str | None
-    reply_code: int | None
-    diagnostic: str  # must occur in the parsed diagnostic
-
-
 def bounce(name: str) -> bytes:
-    return fixture_bytes(name, verp=VERP)
-
-
-def assert_recipients(report: Report, expected: list[Rcpt]) -> None:
-    assert [(r.address, r.action, r.status, r.reply_code) for r in report.recipients] == [
-        (e.address, e.action, e.status, e.reply_code) for e in expected
-    ]
-    for got, want in zip(report.recipients, expected, strict=True):
-        assert want.diagnostic in (got.diagnostic or ""), got.diagnostic
-
-
-BOUNCE, UNRECOGNIZED = ReportKind.BOUNCE, ReportKind.UNRECOGNIZED
-
-# (fixture, detector, recipients, kind). Every fixture is ours, written in the shape the named MTA produces.
-FIXTURES = [
-    pytest.param(
-        "postfix_userunknown.eml", "dsn",
-        [Rcpt("alice.marsh@example.com", "failed", "5.1.1", 550, "User unknown in virtual mailbox table")],
-        BOUNCE, id="postfix-user-unknown-folded-diagnostic",
-    ),
-    pytest.param(
-        "exim_plain_text.eml", "exim",
-        [
-            Rcpt("bob@example.com", "failed", "5.1.1", 550, "User unknown in local recipient table"),
-            Rcpt("carol@example.net", "failed", None, None, "Unrouteable address"),
-        ],
-        BOUNCE, id="exim4-old-plain-text-two-recipients",
-    ),
-    pytest.param(
-        "exim_dsn_unquoted_boundary.eml", "dsn",
-        [Rcpt("frank@example.com", "failed", "5.0.0", 552, "Mailbox full")],
-        BOUNCE, id="exim4-modern-dsn-unquoted-boundary",
-    ),
-    pytest.param(
-        "sendmail_userunknown.eml", "dsn",
-        [Rcpt("grace@example.com", "failed", "5.1.1", 550, "User unknown")],
-        BOUNCE, id="sendmail-user-unknown",
-    ),
-    pytest.param(
-        "gmail_boundary_first.eml", "dsn",
-        [Rcpt("heidi@example.net", "failed", "5.1.1", 550, "does not exist. Please try 550-5.1.1 double-checking")],
-        BOUNCE, id="gmail-boundary-first-report-type-last",
-    ),
-    pytest.param(
-        "exchange_base64_status.eml", "dsn",
-        [Rcpt("ivan@example.org", "failed", "5.1.10", 550, "RESOLVER.ADR.RecipientNotFound")],
-        BOUNCE, id="exchange-base64-delivery-status",
-    ),
-    pytest.param(
-        "multi_recipient_mixed.eml", "dsn",
-        [
-            Rcpt("judy@example.com", "failed", "5.2.2", 552, "Mailbox full: quota exceeded"),
-            Rcpt("ken@example.net", "delayed", "4.4.1", 451, "Connection timed out"),
-            Rcpt("leo@example.org", "delivered", "2.0.0", 250, "queued as 5C1D2E3F4A"),
-        ],
-        BOUNCE, id="failed-delayed-delivered-in-one-dsn",
-    ),
-    pytest.param(
-        "postfix_delivered_only.eml", "dsn",
-        [
-            Rcpt("mallory@example.org", "delivered", "2.0.0", None, "delivered via dovecot service"),
-            Rcpt("nina@example.com", "relayed", "2.0.0", 250, "queued as 9A8B7C6D5E"),
-        ],
-        BOUNCE, id="postfix-success-dsn-delivered-only",
-    ),
-    pytest.param("out_of_office.eml", None, [], UNRECOGNIZED, id="out-of-office-auto-reply"),
-    pytest.param("plain_message.eml", None, [], UNRECOGNIZED, id="plain-human-reply"),
-    pytest.param(
-        "postfix_delayed_crlf.eml", "dsn",
-        [Rcpt("quentin@example.net", "delayed", "4.4.1", None, "mx.example.net[198.51.100.25]:25: Connection timed out")],
-        BOUNCE, id="postfix-delay-warning-crlf",
-    ),
-    pytest.param(
-        "mbox_postfix_blocked.eml", "dsn",
-        [Rcpt("rosa@example.com", "failed", "5.7.1", 554, "blocked using bl.example.net")],
-        BOUNCE, id="mbox-from-line-first",
-    ),
-    pytest.param(
-        "broken_mime_truncated.eml", "dsn",
-        [Rcpt("sam@example.com", "failed", "5.1.1", 550, "No such user here")],
-        BOUNCE, id="broken-mime-no-closing-boundary",
-    ),
-    pytest.param(
-        "exim_8bit_unknown_charset.eml", "exim",
-        [Rcpt("jörg@example.org", "failed", "5.1.1", 550, "Benutzer unbekannt, Postfach gel\ufffdscht")],
-        BOUNCE, id="exim-smtputf8-8bit-unknown-charset",
-    ),
-    pytest.param(
-        "returned_copy_is_a_bounce.eml", "dsn",
-        [Rcpt("sybil@example.com", "failed", "5.1.1", 550, "User unknown")],
-        BOUNCE, id="returned-copy-is-itself-a-bounce",
-    ),
-    pytest.param("forwarded_bounce.eml", None, [], UNRECOGNIZED, id="bounce-forwarded-as-attachment"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("name", "detector", "recipients", "kind"), FIXTURES)
-def test_fixture_is_parsed_as_expected(name: str, detector: str | None, recipients: list[Rcpt], kind: ReportKind) -> None:
-    """Each fixture is recognised by the expected detector, with every recipient's facts copied as written."""
-    report = parse(bounce(name))
-    assert (report.kind, report.detector) == (kind, detector)
-    assert_recipients(report, recipients)
+    return fixture_bytes(f"detectors/{name}", verp=VERP)
 
 
 # --- the delivery-status report: parameters, groups, addresses -------------------------------------------------------

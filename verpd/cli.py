@@ -174,16 +174,17 @@ def _parse(args: argparse.Namespace) -> int:
             result["kind"] = report.kind.value
             result["recipients"] = []
             for facts in report.recipients:
-                verdict = classify(facts)
+                verdict = classify(facts, report.kind)
                 result["recipients"].append({
                     "address": facts.address,
-                    "status": facts.status,
-                    "replycode": facts.reply_code,
+                    "status": verdict.status,
+                    "replycode": verdict.reply_code,
                     "reason": verdict.reason,
                     "hard": verdict.severity.value == "hard",
                     "action": facts.action,
                     "diagnostic": facts.diagnostic,
                     "remote_mta": facts.remote_mta,
+                    "command": facts.command,
                 })
         if args.jsonl:
             print(json.dumps(result, ensure_ascii=False), flush=False)

@@ -79,8 +79,10 @@ class Report:
 class Verdict:
     """The meaning ``classify`` gives to one recipient's facts."""
 
-    reason: str  # e.g. "userunknown", "delayed", "undefined"
+    reason: str  # a Sisimai reason name, e.g. "userunknown", "mailboxfull", "expired"
     severity: Severity
+    status: str | None = None  # the enhanced status code after reconciling field and text
+    reply_code: int | None = None  # the SMTP reply code, dropped if its class contradicts the status
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def parse(raw: bytes) -> Report:
     for detector in DETECTORS:
         recipients = detector.detect(mail)
         if recipients:
-            return Report(getattr(detector, "kind", ReportKind.BOUNCE), detector.name, _finish(recipients), message_id)
+            return Report(detector.kind, detector.name, _finish(recipients), message_id)
     return Report(ReportKind.UNRECOGNIZED, None, (), message_id)
 
 

@@ -22,7 +22,7 @@ import re
 from dataclasses import replace
 from email.message import Message
 
-from verpd.model import RecipientFacts
+from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.mail import Mail, status_blocks
 from verpd.parse.message import header_text
 from verpd.parse.text import clean_diagnostic, find_command, find_reply_code, find_status, normalize_address
@@ -36,6 +36,7 @@ class DeliveryStatusDetector:
     """Standard DSNs from Postfix, Sendmail, Exim 4.9x, Exchange, Gmail and most others."""
 
     name = "dsn"
+    kind = ReportKind.BOUNCE
 
     def detect(self, mail: Mail) -> list[RecipientFacts] | None:
         blocks = mail.delivery_status or _blocks_in_text(mail)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from verpd.model import RecipientFacts
+from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.mail import Mail
 from verpd.parse.text import find_command, find_reply_code, find_status
 
@@ -29,6 +29,7 @@ class EximDetector:
     """Exim bounces carrying X-Failed-Recipients (plain text, no DSN part)."""
 
     name = "exim"
+    kind = ReportKind.BOUNCE
 
     def detect(self, mail: Mail) -> list[RecipientFacts] | None:
         addresses = []

@@ -1,0 +1,91 @@
+"""Rules for receiving providers whose replies mean something specific.
+
+Large providers answer with their own codes and wordings, documented in their
+postmaster pages; where such a reply would be misread by the generic phrase rules,
+the provider's own meaning is used. A provider is recognised by the remote MTA's
+host name or, failing that, by the recipient's domain. Each rule is
+(status prefix or None, phrase regex, reason); the first match wins.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    hosts: re.Pattern[str]  # remote MTA host names or recipient domains
+    rules: tuple[tuple[str | None, re.Pattern[str], str], ...]
+
+
+def _rules(*rules: tuple[str | None, str, str]) -> tuple[tuple[str | None, re.Pattern[str], str], ...]:
+    return tuple((prefix, re.compile(pattern), reason) for prefix, pattern, reason in rules)
+
+
+PROVIDERS: tuple[Provider, ...] = (
+    Provider(
+        # Google Workspace / Gmail: https://support.google.com/a/answer/3726730 (SMTP error reference)
+        "google",
+        re.compile(r"(?:^|\.)(?:google\.com|googlemail\.com|gmail\.com|aspmx\.l\.google\.com)$"),
+        _rules(
+            (None, r"not authorized to send email directly to our servers|ip you're using to send mail is not authorized", "blocked"),
+            (None, r"likely unsolicited mail|has been blocked.{0,40}spam|detected that this message is likely suspicious", "spamdetected"),
+            (None, r"low reputation|reputation of (?:the )?sending", "badreputation"),
+            (None, r"not rfc ?5322 compliant|missing a valid address in from|multiple (?:from|sender|subject|date|to|cc|bcc|message-id|in-reply-to|references|reply-to) headers", "notcompliantrfc"),
+            (None, r"receiving mail (?:at a rate|too quickly)|rate that prevents additional messages|daily sending quota|sending limit", "speeding"),
+            (None, r"account that you tried to reach is (?:disabled|inactive)|account has been disabled", "suspend"),
+            (None, r"over (?:its |their )?(?:storage )?quota|out of storage space|inbox is out of storage", "mailboxfull"),
+            (None, r"pass(?:es)? authentication checks|authenticate with (?:either )?spf|unauthenticated|dmarc|\bspf\b|\bdkim\b", "authfailure"),
+            (None, r"\bptr\b|reverse dns", "requireptr"),
+        ),
+    ),
+    Provider(
+        # Microsoft 365 / Outlook.com: https://learn.microsoft.com/exchange/mail-flow-best-practices/non-delivery-reports-in-exchange-online/
+        "microsoft",
+        re.compile(r"(?:^|\.)(?:outlook\.com|hotmail\.[a-z.]+|live\.[a-z.]+|msn\.com|protection\.outlook\.com|office365\.us)$"),
+        _rules(
+            ("5.4.1", r"recipient address rejected: access denied", "userunknown"),  # directory-based edge blocking
+            (None, r"recipientnotfound|recipient not found by smtp address lookup|requested action not taken: mailbox unavailable", "userunknown"),
+            (None, r"rate limited due to ip reputation|ip reputation|reputation", "badreputation"),
+            (None, r"banned sending ip|blocked using|traffic not accepted from this ip|part of their network is on our block list", "blocked"),
+            (None, r"dmarc|\bspf\b|\bdkim\b|sender authentication", "authfailure"),
+            (None, r"mailbox (?:is )?full|exceeded (?:its|the) storage|quota", "mailboxfull"),
+        ),
+    ),
+    Provider(
+        # Yahoo / AOL: https://senders.yahooinc.com/smtp-error-codes
+        "yahoo",
+        re.compile(r"(?:^|\.)(?:yahoo\.[a-z.]+|yahoodns\.net|ymail\.com|rocketmail\.com|aol\.com|aim\.com)$"),
+        _rules(
+            (None, r"\[ts0[1-4]\]|unexpected volume|user complaints", "badreputation"),
+            (None, r"\[bl2[1-3]\]|\[pbl\]|in spamhaus|connections will not be accepted", "blocked"),
+            (None, r"doesn't have an? .{0,20}account|user doesn't exist|mailbox not found|no such user", "userunknown"),
+            (None, r"mailbox (?:is )?(?:disabled|inactive)|account is disabled", "suspend"),
+        ),
+    ),
+    Provider(
+        # Apple iCloud: https://support.apple.com/102322 (postmaster information)
+        "apple",
+        re.compile(r"(?:^|\.)(?:icloud\.com|me\.com|mac\.com|mail\.icloud\.com)$"),
+        _rules(
+            (None, r"inactive email address|account (?:is )?(?:disabled|inactive)", "suspend"),
+            (None, r"over quota|mailbox (?:is )?full", "mailboxfull"),
+            (None, r"blocked|block ?list|dnsbl|spamhaus", "blocked"),
+        ),
+    ),
+)
+
+
+def reason(remote_mta: str | None, address: str, text: str, status: str | None, reply_code: int | None) -> str | None:
+    """The provider's meaning for this reply, if the receiving host is a known provider."""
+    host = (remote_mta or "").lower().rstrip(".")
+    domain = address.rpartition("@")[2].lower()
+    for provider in PROVIDERS:
+        if provider.hosts.search(host) or provider.hosts.search(domain):
+            for prefix, pattern, found in provider.rules:
+                if (prefix is None or (status or "").startswith(prefix)) and pattern.search(text):
+                    return found
+            return None
+    return None
