@@ -73,3 +73,43 @@ Content-Type: text/plain; charset=utf-8
 
 Please stop sending me these.
 """.encode()
+
+
+def complaint(verp: str, complainant: str = "carol@example.net", feedback_type: str = "abuse") -> bytes:
+    """An RFC 5965 ARF report about a message sent with return path ``verp``."""
+    return f"""\
+From: fbl@feedback.example.net
+To: {verp}
+Subject: Abuse report
+Message-ID: <arf.1@feedback.example.net>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="arf"
+
+--arf
+Content-Type: text/plain
+
+A user marked your message as spam.
+
+--arf
+Content-Type: message/feedback-report
+
+Feedback-Type: {feedback_type}
+User-Agent: ExampleFBL/1.0
+Version: 1
+Original-Rcpt-To: <{complainant}>
+
+--arf--
+""".encode()
+
+
+def auto_reply(verp: str) -> bytes:
+    """An RFC 3834 vacation reply to a message sent with return path ``verp``."""
+    return f"""\
+From: Carol Example <carol@example.net>
+To: {verp}
+Subject: Out of Office: Example Wiki notification
+Auto-Submitted: auto-replied
+Message-ID: <ooo.1@example.net>
+
+I am away until Monday.
+""".encode()

@@ -167,3 +167,50 @@ def test_records_carry_aware_utc_times(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     _, rcpt = recipient(config, 1, datetime(2026, 1, 1, tzinfo=UTC))
     assert rcpt.sent_at.tzinfo is UTC
+
+
+async def test_complaint_is_recorded_as_a_complaint_not_a_bounce(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """An ARF report is stored once in complaints (with its feedback type), never as a bounce."""
+    from tests.messages import complaint
+
+    pipeline = Pipeline(make_config(tmp_path), store)
+    address, rcpt = recipient(pipeline.config, 5, clock.now)
+    with capture_logs() as logs:
+        assert await pipeline.deliver(complaint(address), [rcpt], clock.now) == [Outcome.COMPLAINT]
+        assert await pipeline.deliver(complaint(address), [rcpt], clock.now) == [Outcome.COMPLAINT]
+    (row,) = await store.list_complaints()
+    assert (row["tenant"], row["user_id"], row["address"], row["feedback_type"]) == ("enwiki", 5, "carol@example.net", "abuse")
+    assert await store.list_bounces() == []
+    assert len(events(logs, "complaint.recorded")) == 1
+
+
+async def test_auto_reply_is_never_a_bounce_and_is_forwarded_only_if_configured(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """An out-of-office reply records nothing; with forward.autoreplies it is queued for the admins."""
+    from tests.messages import auto_reply
+
+    quiet = Pipeline(make_config(tmp_path, forward={"to": ["postmaster@example.org"]}), store)
+    address, rcpt = recipient(quiet.config, 5, clock.now)
+    assert await quiet.deliver(auto_reply(address), [rcpt], clock.now) == [Outcome.AUTOREPLY]
+    assert await store.list_outbox() == [] and await store.list_bounces() == []
+
+    forwarding = Pipeline(make_config(tmp_path, forward={"to": ["postmaster@example.org"], "autoreplies": True}), store)
+    assert await forwarding.deliver(auto_reply(address), [rcpt], clock.now) == [Outcome.FORWARDED]
+    assert len(await store.list_outbox()) == 1 and await store.list_bounces() == []
+
+
+async def test_full_mailbox_with_a_5xx_code_is_soft_and_never_counts(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """A 552 5.2.2 mailbox-full is recorded as soft (Sisimai 5): the address is alive, the limit is not approached."""
+    pipeline = Pipeline(make_config(tmp_path, policy={"limit": 2, "act": True}), store)
+    for _ in range(3):
+        await bounce(pipeline, 5, clock, status="5.2.2", diagnostic="552 5.2.2 Mailbox full")
+    assert {(r["reason"], r["severity"]) for r in await store.list_bounces()} == {("mailboxfull", "soft")}
+    assert (await store.list_subjects())[0]["state"] == "active"
+
+
+async def test_delivered_only_report_records_nothing(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """A DSN reporting only successful delivery is not a failure: nothing recorded, treated as not understood."""
+    pipeline = Pipeline(make_config(tmp_path), store)
+    address, rcpt = recipient(pipeline.config, 5, clock.now)
+    raw = dsn(address, status="2.0.0", action="delivered", diagnostic="250 2.0.0 OK")
+    assert await pipeline.deliver(raw, [rcpt], clock.now) == [Outcome.UNRECOGNIZED]
+    assert await store.list_bounces() == []

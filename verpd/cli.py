@@ -5,7 +5,9 @@
     verpd [--config FILE] verp encode --tenant W --user N [--time UNIX]
     verpd [--config FILE] verp verify ADDRESS [--now UNIX]
     verpd [--config FILE] bounces list [--json] [--limit N]
+    verpd [--config FILE] complaints list [--json] [--limit N]
     verpd [--config FILE] subjects list [--json]
+    verpd parse [--jsonl] [FILE ...]
 
 The configuration file defaults to ``$VERPD_CONFIG``, then ``/etc/verpd/verpd.toml``.
 Exit status: 0 success, 1 a failure (or an invalid address for ``verp verify``),
@@ -87,11 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", metavar="FILE", help="messages to parse (default: paths read from stdin, one per line)")
     p.set_defaults(handler=_parse)
 
-    for name, helptext in (("bounces", "recorded bounces, newest first"), ("subjects", "per tenant+user state")):
+    for name, helptext in (
+        ("bounces", "recorded bounces, newest first"),
+        ("complaints", "recorded complaints (ARF), newest first"),
+        ("subjects", "per tenant+user state"),
+    ):
         sub = commands.add_parser(name, help=helptext).add_subparsers(metavar="ACTION")
         p = sub.add_parser("list", help=f"list {helptext}")
         p.add_argument("--json", action="store_true", help="one JSON object per line")
-        if name == "bounces":
+        if name != "subjects":
             p.add_argument("--limit", type=int, default=None, help="at most N rows")
         p.add_argument("--database", metavar="URL", help="database URL (overrides database.url)")
         p.set_defaults(handler=_list, table=name)
@@ -197,7 +203,7 @@ def _parse(args: argparse.Namespace) -> int:
 def _print_parse(result: dict[str, Any]) -> None:
     print(f"{result['file']}: {result.get('kind') or 'error'} ({result.get('detector') or '-'})" + (f" {result['error']}" if result.get("error") else ""))
     for r in result.get("recipients", []):
-        print(f"  {r['address']}  {r['status'] or '-'}  {r['reason']}  {'hard' if r['hard'] else 'soft'}  {r['diagnostic'] or ''}"[:200])
+        print(f"  {r['address']}  {r['status'] or '-'}  {r['reason']}{'  hard' if r['hard'] else ''}  {r['diagnostic'] or ''}"[:200])
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -210,7 +216,11 @@ def _list(args: argparse.Namespace) -> int:
         try:
             await init_schema(engine)
             store = Store(engine)
-            return await (store.list_bounces(args.limit) if args.table == "bounces" else store.list_subjects())
+            if args.table == "bounces":
+                return await store.list_bounces(args.limit)
+            if args.table == "complaints":
+                return await store.list_complaints(args.limit)
+            return await store.list_subjects()
         finally:
             await engine.dispose()
 
@@ -225,6 +235,7 @@ def _list(args: argparse.Namespace) -> int:
 
 _COLUMNS = {
     "bounces": ("id", "received_at", "tenant", "user_id", "address", "status", "reason", "severity", "detector"),
+    "complaints": ("id", "received_at", "tenant", "user_id", "address", "feedback_type"),
     "subjects": ("tenant", "user_id", "state", "first_bounce_at", "last_bounce_at", "state_changed_at", "state_reason"),
 }
 

@@ -108,6 +108,7 @@ class ForwardConfig:
     to: tuple[str, ...]
     relay: HostPort
     sender: str  # the From: of forwarded mail; the envelope sender is always <>
+    autoreplies: bool  # also forward auto-replies and challenge-responses (never recorded as bounces)
     retry_min: int  # seconds before the first retry after a failed send
     retry_max: int  # cap of the exponential backoff
 
@@ -351,6 +352,7 @@ def _forward(t: _Table) -> ForwardConfig | None:
     to = t.get("to", [], _string_list)
     relay = t.get("relay", "127.0.0.1:25", _hostport)
     sender = t.get("sender", "verpd@localhost", _string)
+    autoreplies = t.get("autoreplies", False, _bool)
     retry_min = t.get("retry_min", "1m", _duration)
     retry_max = t.get("retry_max", "1h", _duration)
     for i, address in enumerate(to or []):
@@ -363,9 +365,9 @@ def _forward(t: _Table) -> ForwardConfig | None:
     if retry_min is not None and retry_min <= 0:
         t.problem("retry_min", "must be longer than zero, e.g. \"1m\"")
         retry_min = None
-    if None in (to, relay, sender, retry_min, retry_max):
+    if None in (to, relay, sender, autoreplies, retry_min, retry_max):
         return None
-    return ForwardConfig(tuple(to), relay, sender, retry_min, max(retry_min, retry_max))  # type: ignore[arg-type]
+    return ForwardConfig(tuple(to), relay, sender, autoreplies, retry_min, max(retry_min, retry_max))  # type: ignore[arg-type]
 
 
 def _log(t: _Table) -> LogConfig | None:

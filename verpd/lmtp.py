@@ -55,6 +55,8 @@ _RCPT_REJECTIONS = {
 _DATA_OK = {
     Outcome.RECORDED: "250 2.0.0 Bounce recorded",
     Outcome.DUPLICATE: "250 2.0.0 Bounce already recorded",
+    Outcome.COMPLAINT: "250 2.0.0 Complaint recorded",
+    Outcome.AUTOREPLY: "250 2.0.0 Auto-reply, not a bounce",
     Outcome.FORWARDED: "250 2.0.0 Not understood, queued for the administrators",
     Outcome.UNRECOGNIZED: "250 2.0.0 Accepted, no delivery failure found",
 }

@@ -37,7 +37,9 @@ class Outcome(enum.Enum):
 
     RECORDED = "recorded"  # at least one new failure stored
     DUPLICATE = "duplicate"  # every failure was already stored
-    FORWARDED = "forwarded"  # nothing understood; queued for the admins
+    COMPLAINT = "complaint"  # an ARF complaint, stored as one
+    AUTOREPLY = "autoreply"  # an auto-reply or challenge-response: nothing to record
+    FORWARDED = "forwarded"  # nothing understood (or an auto-reply, if so configured); queued for the admins
     UNRECOGNIZED = "unrecognized"  # nothing understood and no forward.to configured
 
 
@@ -78,7 +80,12 @@ class Pipeline:
         failures = [(facts, verdict) for facts in report.recipients if (verdict := classify(facts, report.kind)).severity is not Severity.NONE]
         events = _Events()
         async with self.store.transaction() as tx:
-            if failures:
+            if report.kind is ReportKind.FEEDBACK:
+                outcomes = [await self._complaints(tx, report, r, received_at, events) for r in recipients]
+            elif report.kind in (ReportKind.AUTOREPLY, ReportKind.CHALLENGE):
+                outcome = await self._autoreply(tx, report, raw, recipients, received_at, events)
+                outcomes = [outcome] * len(recipients)
+            elif failures:
                 outcomes = [await self._record(tx, report, failures, r, received_at, events) for r in recipients]
             else:
                 outcome = await self._unrecognized(tx, report, raw, recipients, received_at, events)
@@ -110,7 +117,7 @@ class Pipeline:
                 user=rcpt.user,
                 verp=rcpt.local_part,
                 address=facts.address,
-                status=facts.status,
+                status=verdict.status,
                 reason=verdict.reason,
                 severity=verdict.severity.value,
                 detector=report.detector,
@@ -130,6 +137,38 @@ class Pipeline:
                     await tx.flag(rcpt.tenant, rcpt.user, received_at)
                     events.add("warning", "subject.would_suppress", **fields, act=False)
         return Outcome.RECORDED if added_any else Outcome.DUPLICATE
+
+    async def _complaints(self, tx: Transaction, report: Report, rcpt: VerpAddress, received_at: datetime, events: _Events) -> Outcome:
+        for facts in report.recipients:
+            added = await tx.add_complaint(
+                tenant=rcpt.tenant,
+                user=rcpt.user,
+                verp_local=rcpt.local_part,
+                received_at=received_at,
+                address=facts.address,
+                feedback_type=facts.feedback_type or "abuse",
+                message_id=report.message_id,
+            )
+            events.add(
+                "warning" if added else "info",
+                "complaint.recorded" if added else "complaint.duplicate",
+                tenant=rcpt.tenant,
+                user=rcpt.user,
+                verp=rcpt.local_part,
+                address=facts.address,
+                feedback_type=facts.feedback_type,
+            )
+        return Outcome.COMPLAINT
+
+    async def _autoreply(
+        self, tx: Transaction, report: Report, raw: bytes, recipients: list[VerpAddress], received_at: datetime, events: _Events
+    ) -> Outcome:
+        """Auto-replies and challenge-responses are never bounces; forward them only if asked to."""
+        first = recipients[0]
+        events.add("info", f"{report.kind.value}.ignored", tenant=first.tenant, user=first.user, verp=first.local_part, detector=report.detector)
+        if self.config.forward.autoreplies and self.config.forward.to:
+            return await self._unrecognized(tx, report, raw, recipients, received_at, events)
+        return Outcome.AUTOREPLY
 
     async def _unrecognized(
         self, tx: Transaction, report: Report, raw: bytes, recipients: list[VerpAddress], received_at: datetime, events: _Events
@@ -172,8 +211,8 @@ def _record_of(report: Report, facts: RecipientFacts, verdict: Verdict, rcpt: Ve
         received_at=received_at,
         address=facts.address,
         action=facts.action,
-        status=facts.status,
-        reply_code=facts.reply_code,
+        status=verdict.status,
+        reply_code=verdict.reply_code,
         reason=verdict.reason,
         severity=verdict.severity,
         diagnostic=facts.diagnostic,

@@ -21,12 +21,12 @@ log = structlog.get_logger("verpd.prune")
 
 
 async def prune(store: Store, config: PolicyConfig, now: datetime) -> int:
-    """Delete every bounce and finished outbox item older than ``max_age``; returns the count."""
+    """Delete every bounce, complaint and finished outbox item older than ``max_age``; returns the count."""
     if config.max_age <= 0:
         return 0
     cutoff = now - timedelta(seconds=config.max_age)
     total = 0
-    for sweep in (store.prune_bounces, store.prune_outbox):
+    for sweep in (store.prune_bounces, store.prune_complaints, store.prune_outbox):
         while True:
             deleted = await sweep(cutoff, config.prune_batch)
             total += deleted

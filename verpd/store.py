@@ -77,6 +77,22 @@ bounces = sa.Table(
     sa.Index("ix_bounces_received_at", "received_at"),
 )
 
+complaints = sa.Table(
+    "complaints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant", sa.String(255), nullable=False),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("verp_local", sa.String(255), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("address", sa.String(998), nullable=False),
+    sa.Column("feedback_type", sa.String(32), nullable=False),
+    sa.Column("message_id", sa.String(998)),
+    sa.Column("dedup_key", sa.String(64), nullable=False, unique=True),
+    sa.Index("ix_complaints_subject_time", "tenant", "user_id", "received_at"),
+    sa.Index("ix_complaints_received_at", "received_at"),
+)
+
 subjects = sa.Table(
     "subjects",
     metadata,
@@ -211,6 +227,10 @@ class Store:
         query = sa.select(bounces).order_by(bounces.c.id.desc()).limit(limit)
         return await self._rows(query)
 
+    async def list_complaints(self, limit: int | None = None) -> list[dict[str, Any]]:
+        query = sa.select(complaints).order_by(complaints.c.id.desc()).limit(limit)
+        return await self._rows(query)
+
     async def list_subjects(self) -> list[dict[str, Any]]:
         query = sa.select(subjects).order_by(subjects.c.tenant, subjects.c.user_id)
         return await self._rows(query)
@@ -233,6 +253,11 @@ class Store:
         """Delete one batch of bounces received before ``older_than``; returns the count."""
         async with self.transaction() as tx:
             return await tx.prune(bounces, bounces.c.received_at < older_than, batch)
+
+    async def prune_complaints(self, older_than: datetime, batch: int) -> int:
+        """Delete one batch of complaints received before ``older_than``."""
+        async with self.transaction() as tx:
+            return await tx.prune(complaints, complaints.c.received_at < older_than, batch)
 
     async def prune_outbox(self, older_than: datetime, batch: int) -> int:
         """Delete one batch of outbox items carried out before ``older_than``."""
@@ -303,6 +328,18 @@ class Transaction:
         statement = self._insert(bounces).values(values).on_conflict_do_nothing(index_elements=["dedup_key"])
         result = await self.conn.execute(statement.returning(bounces.c.id))
         return result.first() is not None
+
+    async def add_complaint(
+        self, *, tenant: str, user: int, verp_local: str, received_at: datetime, address: str, feedback_type: str, message_id: str | None
+    ) -> bool:
+        """Store one complaint; False if the same complaint was already stored."""
+        values = dict(
+            tenant=tenant, user_id=user, verp_local=verp_local, received_at=received_at, address=address,
+            feedback_type=feedback_type, message_id=message_id,
+            dedup_key=dedup_key("complaint", verp_local, address.casefold(), feedback_type),
+        )
+        statement = self._insert(complaints).values(values).on_conflict_do_nothing(index_elements=["dedup_key"])
+        return (await self.conn.execute(statement.returning(complaints.c.id))).first() is not None
 
     async def subject(self, tenant: str, user: int, now: datetime) -> Subject:
         """The subject's state, creating it (active) on its first bounce."""

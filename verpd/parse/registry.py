@@ -21,8 +21,14 @@ from __future__ import annotations
 from typing import Protocol
 
 from verpd.model import RecipientFacts, ReportKind
+from verpd.parse.amazonses import AmazonSesComplaintDetector, AmazonSesDetector
+from verpd.parse.arf import FeedbackReportDetector
+from verpd.parse.autoreply import AutoReplyDetector, ChallengeResponseDetector
 from verpd.parse.dsn import DeliveryStatusDetector
 from verpd.parse.exim import EximDetector
+from verpd.parse.gmail import GmailDetector
+from verpd.parse.googlegroups import GoogleGroupsDetector
+from verpd.parse.googleworkspace import GoogleWorkspaceDetector
 from verpd.parse.mail import Mail
 
 
@@ -38,7 +44,11 @@ class Detector(Protocol):
 
 
 DETECTORS: tuple[Detector, ...] = (
+    FeedbackReportDetector(),  # RFC 5965 ARF, Microsoft JMRP: complaints
     DeliveryStatusDetector(),  # standard: RFC 3464 / RFC 6533 multipart/report
     # --- MTA- and provider-specific formats (one line each, alphabetical within a family) ---
     EximDetector(),  # X-Failed-Recipients
+    # --- not failures: only what no bounce detector claimed ---
+    ChallengeResponseDetector(),  # TMDA, BoxTrapper, Spam Arrest
+    AutoReplyDetector(),  # RFC 3834 vacation / out-of-office
 )
