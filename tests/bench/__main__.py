@@ -1,6 +1,6 @@
 """``make bench``: run the benchmarks and print their figures.
 
-    python -m tests.bench [lmtp] [--sessions N] [--messages N]
+    python -m tests.bench [lmtp] [parse] [--sessions N] [--messages N] [--corpus DIR] [--repeat N]
 
 Benchmarks measure; they never assert a timing (targets live here, not in unit tests).
 """
@@ -9,20 +9,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+from pathlib import Path
 
-from tests.bench import bench_lmtp
+from tests.bench import bench_lmtp, bench_parse
+from tests.conftest import shared_dir
+
+BENCHMARKS = ("parse", "lmtp")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("which", nargs="*", help="benchmarks to run: lmtp (default: all)")
-    parser.add_argument("--sessions", type=int, default=8, help="concurrent LMTP sessions")
-    parser.add_argument("--messages", type=int, default=2000, help="bounces to deliver in all")
+    parser.add_argument("which", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
+    parser.add_argument("--sessions", type=int, default=8, help="lmtp: concurrent LMTP sessions")
+    parser.add_argument("--messages", type=int, default=2000, help="lmtp: bounces to deliver in all")
+    parser.add_argument("--corpus", type=Path, default=Path(os.environ.get("VERPD_BENCH_CORPUS", shared_dir() / "corpus/sisimai/emails")),
+                        help="parse: directory of messages (default: the shared Sisimai corpus)")
+    parser.add_argument("--repeat", type=int, default=10, help="parse: how many times each message is parsed")
     args = parser.parse_args()
-    which = args.which or ["lmtp"]
-    unknown = set(which) - {"lmtp"}
+    which = args.which or list(BENCHMARKS)
+    unknown = set(which) - set(BENCHMARKS)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    if "parse" in which:
+        if args.corpus.is_dir():
+            bench_parse.run(args.corpus, args.repeat)
+        else:
+            print(f"parse: no corpus at {args.corpus} (set VERPD_BENCH_CORPUS or --corpus DIR)")
     if "lmtp" in which:
         asyncio.run(bench_lmtp.run(sessions=args.sessions, messages=args.messages))
 

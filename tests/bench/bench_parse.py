@@ -1,0 +1,78 @@
+"""Parser throughput: verpd's parser and, when installed, Sisimai 4.25 on the same files.
+
+Each parser runs as its own process reading the list of paths on stdin (the list
+repeated ``repeat`` times), exactly as the corpus scorer drives it; the figures are
+messages per wall second and the process's peak resident memory (``wait4``).
+Sisimai comes from Debian's ``libsisimai-perl``; without it only verpd is measured.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SISIMAI_SCRIPT = r"""
+use strict; use warnings; use Sisimai;
+while (my $path = <STDIN>) {
+    chomp $path;
+    my $found = Sisimai->make($path, 'delivered' => 1) || [];
+    print scalar(@$found), "\n";
+}
+"""
+
+
+def sisimai_available() -> bool:
+    return shutil.which("perl") is not None and subprocess.run(["perl", "-MSisimai", "-e", "1"], capture_output=True).returncode == 0
+
+
+def measure(command: list[str], paths: list[str], repeat: int) -> tuple[float, float, int]:
+    """(messages per second, peak RSS in MiB, exit status) of ``command`` parsing ``paths`` ``repeat`` times."""
+    with tempfile.TemporaryFile() as stdin:
+        stdin.write(("\n".join(paths) + "\n").encode() * repeat)
+        stdin.seek(0)
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdin=stdin, stdout=subprocess.DEVNULL)
+        peak_kib = 0
+        while proc.poll() is None:
+            peak_kib = max(peak_kib, _high_water_kib(proc.pid))
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - started
+    return len(paths) * repeat / elapsed, peak_kib / 1024, proc.returncode
+
+
+def _high_water_kib(pid: int) -> int:
+    """The process's own peak RSS (VmHWM). Unlike ru_maxrss it is not inflated by the
+    parent's memory at fork/exec time, and it only grows, so polling it till exit finds the peak."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run(corpus: Path, repeat: int) -> None:
+    paths = sorted(str(p) for p in corpus.iterdir() if p.is_file() and not p.name.endswith((".json", ".jsonl", ".txt", ".md")))
+    if not paths:
+        print(f"parse: no messages under {corpus}")
+        return
+    verpd_rate, verpd_rss, status = measure([sys.executable, "-m", "verpd", "parse", "--jsonl"], paths, repeat)
+    print(f"parse: verpd      {verpd_rate:7.0f} msg/s, peak RSS {verpd_rss:5.1f} MiB ({len(paths)} messages x {repeat}, exit {status})")
+    if not sisimai_available():
+        print("parse: Sisimai 4.25 not installed (apt-get install libsisimai-perl) - no comparison")
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".pl", delete=False) as script:
+        script.write(SISIMAI_SCRIPT)
+    try:
+        sisimai_rate, sisimai_rss, status = measure(["perl", script.name], paths, repeat)
+    finally:
+        os.unlink(script.name)
+    print(f"parse: Sisimai    {sisimai_rate:7.0f} msg/s, peak RSS {sisimai_rss:5.1f} MiB (4.25, same files, exit {status})")
+    print(f"parse: verpd / Sisimai = {verpd_rate / sisimai_rate:.2f}x")
