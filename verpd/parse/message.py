@@ -64,5 +64,5 @@ def part_text(part: Message) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         return payload.decode(charset, "replace")
-    except (LookupError, UnicodeError):  # unknown charset, or a codec such as idna that refuses "replace"
+    except (LookupError, ValueError):  # unknown or malformed charset name, or a codec (idna) that refuses "replace"
         return payload.decode("utf-8", "replace")

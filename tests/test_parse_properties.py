@@ -1,0 +1,93 @@
+"""Parsing never raises and never hangs, whatever bytes arrive (hypothesis, >= 2,000 examples each)."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from tests.conftest import FIXTURES
+from verpd.classify import classify
+from verpd.parse import parse
+
+EXAMPLES = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PER_MESSAGE_LIMIT = 5  # seconds: far beyond any message's parse time, so only a hang trips it
+SEEDS = [p.read_bytes() for p in sorted((FIXTURES / "detectors").glob("*.eml"))]
+
+
+@contextmanager
+def no_hang(seconds: int) -> Iterator[None]:
+    """Fail (instead of waiting forever) if the block runs longer than ``seconds``."""
+
+    def alarm(signum: int, frame: object) -> None:
+        raise TimeoutError(f"parse took longer than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def parse_and_classify(raw: bytes) -> None:
+    with no_hang(PER_MESSAGE_LIMIT):
+        report = parse(raw)
+        for facts in report.recipients:
+            classify(facts, report.kind)
+
+
+@EXAMPLES
+@given(st.binary(max_size=4096))
+def test_parse_survives_arbitrary_bytes(raw: bytes) -> None:
+    """Any byte string is parsed to some report without an exception or a hang."""
+    parse_and_classify(raw)
+
+
+@st.composite
+def mutated_fixtures(draw: st.DrawFn) -> bytes:
+    """One of our fixtures with random damage: bytes replaced, inserted, deleted, truncated, line ends changed."""
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(min_value=1, max_value=8))):
+        operation = draw(st.sampled_from(["replace", "insert", "delete", "truncate", "crlf", "cr", "duplicate"]))
+        at = draw(st.integers(min_value=0, max_value=max(0, len(data) - 1)))
+        if operation == "replace" and data:
+            data[at] = draw(st.integers(min_value=0, max_value=255))
+        elif operation == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=64) | st.sampled_from([b"\n--", b"\n\n", b"Content-Type: multipart/mixed; boundary=x\n", b"=?utf-8?b?", b"\x00", b"\r"]))
+        elif operation == "delete":
+            del data[at : at + draw(st.integers(min_value=1, max_value=200))]
+        elif operation == "truncate":
+            del data[at:]
+        elif operation == "crlf":
+            data = bytearray(bytes(data).replace(b"\n", b"\r\n"))
+        elif operation == "cr":
+            data = bytearray(bytes(data).replace(b"\n", b"\r"))
+        elif operation == "duplicate":
+            data = data + data  # two messages concatenated
+    return bytes(data)
+
+
+@EXAMPLES
+@given(mutated_fixtures())
+def test_parse_survives_damaged_bounces(raw: bytes) -> None:
+    """Our fixtures with random damage are parsed without an exception or a hang."""
+    parse_and_classify(raw)
+
+
+def test_deeply_nested_multiparts_do_not_hang(tmp_path: Path) -> None:
+    """Thousands of nested multipart levels are read in bounded time."""
+    depth = 3000
+    raw = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i) for i in range(depth)) + b"\nend\n"
+    parse_and_classify(b"From: a@example.com\nSubject: x\n" + raw)
+
+
+def test_huge_attachment_is_read_in_bounded_time() -> None:
+    """A bounce carrying a multi-megabyte returned message is parsed without blowing up."""
+    body = b"A" * 76 + b"\n"
+    raw = SEEDS[0] + b"\n" + body * 120_000  # ~9 MB of extra body
+    parse_and_classify(raw)
