@@ -276,10 +276,13 @@ def test_mediawiki_hotmail_dsn_reports_status_5_5_0() -> None:
     ]
 
 
-def test_mediawiki_plain_exim_report_without_x_failed_recipients_is_unrecognized_for_now() -> None:
-    """BounceHandler's emailStatus3 (emailStatus1 without X-Failed-Recipients) is not read by the X-Failed-Recipients detector."""
+def test_mediawiki_plain_exim_report_without_x_failed_recipients_is_read_from_its_text() -> None:
+    """BounceHandler's emailStatus3 (emailStatus1 without X-Failed-Recipients) is read from Exim's address lines."""
     report = parse(shared_file("corpus/mediawiki/emailStatus3").read_bytes())
-    assert (report.kind, report.detector, report.recipients) == (ReportKind.UNRECOGNIZED, None, ())
+    assert (report.kind, report.detector) == (ReportKind.BOUNCE, "exim")
+    assert [(r.address, r.action, r.status, r.reply_code, r.command) for r in report.recipients] == [
+        ("bounceduserfortest@gmail.com", "failed", "5.1.1", 550, "RCPT")
+    ]
 
 
 def test_mediawiki_oracle_delay_warning_without_mime_report_is_read_from_its_text() -> None:
@@ -287,3 +290,19 @@ def test_mediawiki_oracle_delay_warning_without_mime_report_is_read_from_its_tex
     report = parse(shared_file("corpus/mediawiki/oracle7").read_bytes())
     assert report.detector == "dsn"
     assert [(r.address, r.action, r.status) for r in report.recipients] == [("imperfectlyinformed@gmail.co", "delayed", "4.4.0")]
+
+
+def test_an_mbox_of_two_bounces_reports_the_recipients_of_both() -> None:
+    """Two bounces concatenated as an mbox are both read; the report lists every failed recipient, in order."""
+    first = b"From MAILER-DAEMON Sat Nov 21 10:00:00 2026\n" + bounce("postfix_userunknown.eml")
+    second = b"From MAILER-DAEMON Sat Nov 21 10:05:00 2026\n" + bounce("sendmail_userunknown.eml")
+    report = parse(first + b"\n" + second)
+    assert report.detector == "dsn"
+    assert [r.address for r in report.recipients] == [r.address for r in parse(first).recipients + parse(second).recipients]
+    assert len(report.recipients) == 2
+
+
+def test_a_from_line_inside_a_body_does_not_split_the_message() -> None:
+    """A body line starting with 'From ' (no mbox date, no header after it) leaves the message whole."""
+    raw = b"From MAILER-DAEMON Sat Nov 21 10:00:00 2026\n" + bounce("postfix_userunknown.eml").replace(b"\n\n", b"\n\nFrom the desk of the postmaster\n", 1)
+    assert [r.address for r in parse(raw).recipients] == [r.address for r in parse(bounce("postfix_userunknown.eml")).recipients]

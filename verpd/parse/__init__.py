@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from verpd.model import RecipientFacts, Report, ReportKind
 from verpd.parse.mail import Mail
+from verpd.parse.message import split_mbox
 from verpd.parse.registry import DETECTORS, Detector
 from verpd.parse.text import find_command, find_reply_code, find_status, normalize_address
 
@@ -19,7 +20,20 @@ __all__ = ["DETECTORS", "Detector", "parse"]
 
 
 def parse(raw: bytes) -> Report:
-    """Read ``raw`` (one message as received) and report what it says."""
+    """Read ``raw`` (one message, or an mbox of several) and report what it says.
+
+    Several messages in one mbox are read one by one; the report is that of the first
+    one recognised, with the recipients of every message of the same kind.
+    """
+    reports = [_parse_one(message) for message in split_mbox(raw)]
+    if len(reports) == 1:
+        return reports[0]
+    first = next((r for r in reports if r.kind is not ReportKind.UNRECOGNIZED), reports[0])
+    recipients = tuple(facts for r in reports if r.kind is first.kind for facts in r.recipients)
+    return Report(first.kind, first.detector, recipients, first.message_id)
+
+
+def _parse_one(raw: bytes) -> Report:
     mail = Mail(raw)
     message_id = mail.header("Message-ID")[:998] or None
     for detector in DETECTORS:

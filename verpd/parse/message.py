@@ -7,6 +7,7 @@ give detectors plain ``str`` values with header folding removed.
 
 from __future__ import annotations
 
+import re
 import email
 import email.parser
 import email.policy
@@ -31,6 +32,20 @@ def read_message(raw: bytes) -> Message:
         return email.message_from_bytes(raw, policy=email.policy.compat32)
     except RecursionError:
         return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+
+
+# An mbox separator: "From " at the start of a line, an envelope sender and a date ending in the year.
+_MBOX_SEPARATOR = re.compile(rb"(?:^|\n)From \S+ +[^\n]*\b\d{4}\r?\n(?=[!-9;-~]+:)")
+
+
+def split_mbox(raw: bytes) -> list[bytes]:
+    """The messages of an mbox (``From `` separator lines), or ``[raw]`` if it is one message."""
+    if not raw.startswith(b"From ") or raw.count(b"\nFrom ") == 0:
+        return [raw]
+    starts = [m.start() + (1 if m.group(0).startswith(b"\n") else 0) for m in _MBOX_SEPARATOR.finditer(raw)]
+    if len(starts) < 2:
+        return [raw]
+    return [raw[a:b] for a, b in zip(starts, starts[1:] + [len(raw)], strict=True)]
 
 
 def header_text(value: object) -> str:
