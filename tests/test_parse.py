@@ -52,7 +52,7 @@ def test_report_is_found_whatever_the_parameter_order_or_quoting(header: str) ->
 def test_every_recipient_group_is_reported_with_its_own_fields() -> None:
     """Each per-recipient group of a DSN becomes one recipient, with the fields of its own group and the reporting MTA."""
     report = parse(bounce("multi_recipient_mixed.eml"))
-    common = {"reporting_mta": "relay.example.net"}
+    common = {"reporting_mta": "relay.example.net", "diagnostic_type": "smtp"}
     assert report.recipients == (
         RecipientFacts(
             "judy@example.com", "failed", "5.2.2", 552, "552 5.2.2 Mailbox full: quota exceeded", "mx.example.com", **common
@@ -79,6 +79,8 @@ def test_postfix_report_keeps_original_recipient_remote_mta_and_unfolded_diagnos
         remote_mta="mx1.example.com",
         reporting_mta="mail.example.org",
         original_recipient="alice@example.net",
+        command="RCPT",  # from the human-readable part: "(in reply to RCPT TO command)"
+        diagnostic_type="smtp",
     )
 
 

@@ -62,6 +62,7 @@ class RecipientFacts:
     reporting_mta: str | None = None
     original_recipient: str | None = None
     command: str | None = None  # SMTP command in progress: CONN, EHLO, MAIL, RCPT, DATA
+    diagnostic_type: str | None = None  # RFC 3464 diagnostic type: "smtp", "x-unix" (a local mailer), ...
     feedback_type: str | None = None  # ARF Feedback-Type (abuse, fraud, opt-out, ...)
 
 

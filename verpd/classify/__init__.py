@@ -10,16 +10,22 @@ spam block is soft: the address is alive. The steps, in order:
    (``status.reconcile``);
 3. provider rules, when the receiving host is a known provider whose wording is
    its own (``providers``);
-4. first-pass phrase rules, where a status code's standard meaning also counts
-   unless a veto phrase contradicts it (``phrases.FIRST``);
-5. the status code's standard meaning alone (``status.MEANING``);
-6. second-pass phrase rules (``phrases.SECOND``), then what the SMTP command says
-   (refused at connection or greeting → blocked; at MAIL FROM → rejected), then
-   ``delayed`` → expired;
+4. the first pass (``FIRST_PASS``, in Sisimai's ``Reason::get`` order): each reason's
+   own test over the status code's standard meaning, its phrases
+   (``phrases``) and, for a few, the SMTP command;
+5. the second pass (``SECOND_PASS``, Sisimai's ``Reason::anotherone``): broader
+   wordings, tried when the status code's own meaning is missing or too vague to
+   decide (``RETRY``), then that meaning;
+6. what is left: x.6 → contenterror, x.7 → securityerror, ``delayed`` → expired,
+   refused at connection or greeting → blocked, at MAIL FROM → rejected;
 7. otherwise ``onhold`` if the server said anything, ``undefined`` if not.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from verpd.classify import phrases, providers, status as status_codes
 from verpd.model import RecipientFacts, ReportKind, Severity, Verdict
@@ -52,23 +58,158 @@ def reason_for(text: str, status: str | None, facts: RecipientFacts) -> str:
         return found
     standard = status_codes.meaning(status)
     command = facts.command
-    for rule in phrases.FIRST:
-        if standard == rule.reason and not (rule.vetoes and rule.vetoes.search(text)):
-            return rule.reason
-        if text and rule.phrases.search(text) and (rule.commands is None or command is None or command in rule.commands):
-            return rule.reason
+    local_mailer = facts.diagnostic_type in LOCAL_MAILER_TYPES
+    if not local_mailer:
+        context = Context(text, standard, command, facts.reply_code)
+        for reason, test in FIRST_PASS:
+            if test(context):
+                return reason
+    if standard is None or standard in SECOND_CHANCE:
+        for reason, pattern in SECOND_PASS:
+            if pattern.search(text):
+                return reason
     if standard:
         return standard
-    for rule in phrases.SECOND:
-        if text and rule.phrases.search(text):
-            return rule.reason
-    if command in ("CONN", "EHLO", "HELO"):
+    if (status or "")[2:4] == "6.":
+        return "contenterror"
+    if (status or "")[2:4] == "7.":
+        return "securityerror"
+    if local_mailer:
+        return "mailererror"
+    if str(facts.reply_code or "")[:2] == "50" or (status or "")[2:4] == "5.":
+        return "syntaxerror"
+    if facts.action == "delayed":
+        return "expired"
+    if command in CONNECTION_PHASE:
         return "blocked"
     if command == "MAIL":
         return "rejected"
-    if facts.action == "delayed" or (status or "").startswith("4.4"):
-        return "expired"
     return "onhold" if text.strip() else "undefined"
+
+
+# --- the first pass: each reason's own test, in order --------------------------------------
+#
+# A reason holds when the status code's standard meaning is that reason or its
+# phrases occur; a few reasons need context (Sisimai's Reason::*::true rules):
+#   userunknown  the status says so (and no other reason's words contradict it), or
+#                its words were said in reply to RCPT TO;
+#   filtered     the status says so and the words agree, or its (or userunknown's)
+#                words were said after DATA or at an unknown stage: a refusal
+#                before DATA cannot have looked at the message;
+#   hostunknown  the status says so unless the words name a network failure.
+
+RETRY = frozenset({"undefined", "onhold", "systemerror", "securityerror", "networkerror"})
+# Meanings too vague to stand against specific words: "the MTA gave up" (x.4.7) says nothing of why.
+SECOND_CHANCE = RETRY | {"userunknown", "expired"}
+LOCAL_MAILER_TYPES = frozenset({"x-unix"})  # "Diagnostic-Code: X-Unix; 255": a local delivery program failed
+CONNECTION_PHASE = frozenset({"CONN", "EHLO", "HELO"})
+BEFORE_DATA = frozenset({"CONN", "EHLO", "HELO", "MAIL", "RCPT"})
+_NOT_A_USER = (phrases.NORELAYING, phrases.BLOCKED, phrases.MAILBOXFULL, phrases.HASMOVED, phrases.REJECTED, phrases.NOTACCEPT, phrases.SPEEDING)
+
+@dataclass(frozen=True)
+class Context:
+    """What the first-pass tests look at."""
+
+    text: str  # the diagnostic, lower-cased, one line
+    standard: str | None  # the status code's standard meaning
+    command: str | None  # the SMTP command in progress, if known
+    reply_code: int | None
+
+    @property
+    def smtp_conversation(self) -> bool:
+        """Whether the words are a remote SMTP server's reply (rather than a mail store's own report)."""
+        return self.command is not None or self.reply_code is not None
+
+
+Test = Callable[[Context], bool]
+
+
+def _plain(reason: str, pattern: re.Pattern[str]) -> tuple[str, Test]:
+    return reason, lambda c: c.standard == reason or bool(pattern.search(c.text))
+
+
+def _userunknown(c: Context) -> bool:
+    if c.standard == "userunknown":
+        return not any(p.search(c.text) for p in _NOT_A_USER)
+    if phrases.USERUNKNOWN_DIRECTORY.search(c.text):
+        return True
+    # Said in reply to RCPT TO, or by the recipient's own mail store (no SMTP exchange quoted).
+    return (c.command == "RCPT" or not c.smtp_conversation) and bool(phrases.USERUNKNOWN.search(c.text))
+
+
+def _filtered(c: Context) -> bool:
+    if c.standard == "filtered":
+        return bool(phrases.USERUNKNOWN.search(c.text) or phrases.FILTERED.search(c.text))
+    if c.command in BEFORE_DATA:
+        return False
+    return bool(phrases.FILTERED.search(c.text) or phrases.USERUNKNOWN.search(c.text))
+
+
+def _hostunknown(c: Context) -> bool:
+    if c.standard == "hostunknown":
+        return not phrases.NETWORKERROR.search(c.text)
+    return bool(phrases.HOSTUNKNOWN.search(c.text))
+
+
+def _refused_at_connection(c: Context) -> bool:
+    return c.command in CONNECTION_PHASE
+
+
+def _refused_at_mail_from(c: Context) -> bool:
+    """A refusal in reply to MAIL FROM is about the sender, unless the words name the sending host."""
+    return c.command == "MAIL" and not phrases.BLOCKED_HOST.search(c.text)
+
+
+def _mesgtoobig(c: Context) -> bool:
+    """Too big for the system, unless the status says it is over the recipient's own limit (x.2.3)."""
+    return c.standard != "exceedlimit" and (c.standard == "mesgtoobig" or bool(phrases.MESGTOOBIG.search(c.text)))
+
+
+FIRST_PASS: tuple[tuple[str, Test], ...] = (
+    _plain("mailboxfull", phrases.MAILBOXFULL),
+    ("mesgtoobig", _mesgtoobig),
+    _plain("exceedlimit", phrases.EXCEEDLIMIT),
+    _plain("suspend", phrases.SUSPEND),
+    _plain("hasmoved", phrases.HASMOVED),
+    _plain("norelaying", phrases.NORELAYING),
+    _plain("authfailure", phrases.AUTHFAILURE),
+    ("userunknown", _userunknown),
+    ("filtered", _filtered),
+    _plain("requireptr", phrases.REQUIREPTR),
+    _plain("notcompliantrfc", phrases.NOTCOMPLIANTRFC),
+    ("rejected", _refused_at_mail_from),
+    _plain("badreputation", phrases.BADREPUTATION),
+    _plain("rejected", phrases.REJECTED),
+    _plain("notaccept", phrases.NULLMX),
+    ("hostunknown", _hostunknown),
+    ("blocked", _refused_at_connection),
+    _plain("spamdetected", phrases.SPAMDETECTED),
+    _plain("speeding", phrases.SPEEDING),
+    _plain("toomanyconn", phrases.TOOMANYCONN),
+    _plain("blocked", phrases.BLOCKED),
+)
+
+# --- the second pass: broader wordings, when the status code decided nothing -----------------
+SECOND_PASS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("mailboxfull", phrases.MAILBOXFULL),
+    ("authfailure", phrases.AUTHFAILURE),
+    ("badreputation", phrases.BADREPUTATION),
+    ("speeding", phrases.SPEEDING),
+    ("spamdetected", phrases.SPAMDETECTED),
+    ("virusdetected", phrases.VIRUSDETECTED),
+    ("policyviolation", phrases.POLICYVIOLATION),
+    ("norelaying", phrases.NORELAYING),
+    ("systemerror", phrases.SYSTEMERROR),
+    ("networkerror", phrases.NETWORKERROR),
+    ("suspend", phrases.SUSPEND),
+    ("contenterror", phrases.CONTENTERROR),
+    ("systemfull", phrases.SYSTEMFULL),
+    ("notaccept", phrases.NOTACCEPT),
+    ("expired", phrases.EXPIRED),
+    ("securityerror", phrases.SECURITYERROR),
+    ("mailererror", phrases.MAILERERROR),
+    ("syntaxerror", phrases.SYNTAXERROR),
+)
 
 
 def severity(reason: str, status: str | None, reply_code: int | None) -> Severity:

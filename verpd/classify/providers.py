@@ -59,7 +59,6 @@ PROVIDERS: tuple[Provider, ...] = (
         "yahoo",
         re.compile(r"(?:^|\.)(?:yahoo\.[a-z.]+|yahoodns\.net|ymail\.com|rocketmail\.com|aol\.com|aim\.com)$"),
         _rules(
-            (None, r"\[ts0[1-4]\]|unexpected volume|user complaints", "badreputation"),
             (None, r"\[bl2[1-3]\]|\[pbl\]|in spamhaus|connections will not be accepted", "blocked"),
             (None, r"doesn't have an? .{0,20}account|user doesn't exist|mailbox not found|no such user", "userunknown"),
             (None, r"mailbox (?:is )?(?:disabled|inactive)|account is disabled", "suspend"),
@@ -70,7 +69,7 @@ PROVIDERS: tuple[Provider, ...] = (
         "apple",
         re.compile(r"(?:^|\.)(?:icloud\.com|me\.com|mac\.com|mail\.icloud\.com)$"),
         _rules(
-            (None, r"inactive email address|account (?:is )?(?:disabled|inactive)", "suspend"),
+            (None, r"account (?:is )?(?:disabled|inactive)", "suspend"),
             (None, r"over quota|mailbox (?:is )?full", "mailboxfull"),
             (None, r"blocked|block ?list|dnsbl|spamhaus", "blocked"),
         ),

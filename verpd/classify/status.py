@@ -38,11 +38,11 @@ MEANING: dict[str, str] = {
     "3.5": "systemerror",  # system incorrectly configured
     # x.4.x network and routing (§3.5)
     "4.0": "networkerror",
-    "4.1": "networkerror",  # no answer from host
+    "4.1": "expired",  # no answer from host: the message waited and gave up
     "4.2": "networkerror",  # bad connection
     "4.3": "networkerror",  # directory server failure
-    "4.4": "hostunknown",  # unable to route
-    "4.5": "toomanyconn",  # mail system congestion
+    "4.4": "notaccept",  # unable to route: no mail exchanger to hand it to
+    "4.5": "systemfull",  # mail system congestion
     "4.6": "networkerror",  # routing loop detected
     "4.7": "expired",  # delivery time expired
     # x.5.x mail delivery protocol (§3.6)

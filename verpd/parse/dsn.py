@@ -73,7 +73,9 @@ def _recipients(blocks: list[Message]) -> list[RecipientFacts]:
         address = _address(final) or _address(original)
         if not address:
             continue
-        diagnostic = clean_diagnostic(header_text(block.get("Diagnostic-Code")))
+        raw_diagnostic = header_text(block.get("Diagnostic-Code"))
+        diagnostic_type = raw_diagnostic.split(";", 1)[0].strip().lower() if ";" in raw_diagnostic[:20] else None
+        diagnostic = clean_diagnostic(raw_diagnostic)
         status = find_status(header_text(block.get("Status")))
         remote = block.get("Remote-MTA")
         found.append(
@@ -87,6 +89,7 @@ def _recipients(blocks: list[Message]) -> list[RecipientFacts]:
                 reporting_mta=reporting_mta,
                 original_recipient=_address(original) or None,
                 command=find_command(diagnostic),
+                diagnostic_type=diagnostic_type,
             )
         )
     return found
@@ -102,12 +105,21 @@ def _address(value: object) -> str:
 
 
 def _with_command(facts: RecipientFacts, mail: Mail) -> RecipientFacts:
-    """Add the SMTP command from the human-readable paragraph about this recipient."""
-    if facts.command:
+    """Complete the facts from the human-readable paragraph about this recipient.
+
+    It gives the SMTP command (Postfix writes "in reply to RCPT TO command" only
+    there) and, when the DSN has no Diagnostic-Code, the error text itself.
+    """
+    if facts.command and facts.diagnostic:
         return facts
     paragraph = _paragraph_about(facts.address, mail.lines)
-    command = find_command(paragraph) if paragraph else None
-    return replace(facts, command=command) if command else facts
+    if not paragraph:
+        return facts
+    return replace(
+        facts,
+        command=facts.command or find_command(paragraph),
+        diagnostic=facts.diagnostic or clean_diagnostic(paragraph)[:1000] or None,
+    )
 
 
 def _paragraph_about(address: str, lines: list[str]) -> str:
@@ -118,5 +130,5 @@ def _paragraph_about(address: str, lines: list[str]) -> str:
             end = i
             while end < len(lines) and lines[end].strip():
                 end += 1
-            return " ".join(lines[i:end])
+            return " ".join(" ".join(lines[i:end]).split())
     return ""

@@ -14,6 +14,7 @@ import email.parser
 import email.policy
 import html
 import re
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import Message
 from functools import cached_property
@@ -135,7 +136,7 @@ def decode_words(value: object) -> str:
         return text
     try:
         return " ".join(str(make_header(decode_header(text))).split())
-    except (ValueError, LookupError, UnicodeError):
+    except (ValueError, LookupError, HeaderParseError):  # broken base64, unknown charset, malformed encoded-word
         return text
 
 
@@ -170,3 +171,16 @@ def html_to_text(markup: str) -> str:
     markup = _SCRIPT.sub("", markup)
     markup = _BLOCK_TAG.sub("\n", markup)
     return html.unescape(_TAG.sub("", markup))
+
+
+def raw_body_lines(mail: Mail) -> list[str]:
+    """The body as written (not MIME-decoded), in lines: for reports whose MIME structure is broken.
+
+    A multipart whose boundary parameter was lost (a folded ``Content-Type`` written
+    without indentation) leaves its text in no part; a detector that found nothing in
+    :attr:`Mail.text` can read the raw lines instead. Bounded like :attr:`Mail.text`.
+    """
+    raw = mail.raw[mail.raw.index(b"\n") + 1 :] if mail.raw.startswith(b"From ") else mail.raw
+    raw = raw.replace(b"\r\n", b"\n")
+    _, _, body = raw.partition(b"\n\n")
+    return body[: MAX_TEXT].decode("utf-8", "replace").replace("\r", "\n").split("\n")

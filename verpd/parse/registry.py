@@ -21,15 +21,47 @@ from __future__ import annotations
 from typing import Protocol
 
 from verpd.model import RecipientFacts, ReportKind
+from verpd.parse.activehunter import ActiveHunterDetector
 from verpd.parse.amazonses import AmazonSesComplaintDetector, AmazonSesDetector
+from verpd.parse.apachejames import ApacheJamesDetector
 from verpd.parse.arf import FeedbackReportDetector
 from verpd.parse.autoreply import AutoReplyDetector, ChallengeResponseDetector
+from verpd.parse.biglobe import BiglobeDetector
+from verpd.parse.courier import CourierDetector
+from verpd.parse.domino import DominoDetector
+from verpd.parse.dragonfly import DragonFlyDetector
 from verpd.parse.dsn import DeliveryStatusDetector
+from verpd.parse.einsundeins import EinsUndEinsDetector
+from verpd.parse.exchange2003 import Exchange2003Detector
+from verpd.parse.exchange2007 import Exchange2007Detector
 from verpd.parse.exim import EximDetector
+from verpd.parse.ezweb import EZwebDetector
+from verpd.parse.fallback import FallbackDetector
+from verpd.parse.fml import FmlDetector
 from verpd.parse.gmail import GmailDetector
+from verpd.parse.gmx import GmxDetector
 from verpd.parse.googlegroups import GoogleGroupsDetector
 from verpd.parse.googleworkspace import GoogleWorkspaceDetector
+from verpd.parse.imailserver import IMailServerDetector
+from verpd.parse.kddi import KddiDetector
 from verpd.parse.mail import Mail
+from verpd.parse.mailfoundry import MailFoundryDetector
+from verpd.parse.mailmarshal import MailMarshalDetector
+from verpd.parse.mcafee import McAfeeDetector
+from verpd.parse.messagingserver import MessagingServerDetector
+from verpd.parse.mfilter import MFilterDetector
+from verpd.parse.mimecast import MimecastDetector
+from verpd.parse.opensmtpd import OpenSmtpdDetector
+from verpd.parse.qmail import QmailDetector
+from verpd.parse.sendmail import SendmailDetector
+from verpd.parse.surfcontrol import SurfControlDetector
+from verpd.parse.trendmicro import TrendMicroDetector
+from verpd.parse.verizon import VerizonDetector
+from verpd.parse.x1 import X1Detector
+from verpd.parse.x3 import X3Detector
+from verpd.parse.x5 import X5Detector
+from verpd.parse.x6 import X6Detector
+from verpd.parse.zoho import ZohoDetector
 
 
 class Detector(Protocol):
@@ -47,7 +79,45 @@ DETECTORS: tuple[Detector, ...] = (
     FeedbackReportDetector(),  # RFC 5965 ARF, Microsoft JMRP: complaints
     DeliveryStatusDetector(),  # standard: RFC 3464 / RFC 6533 multipart/report
     # --- MTA- and provider-specific formats (one line each, alphabetical within a family) ---
-    EximDetector(),  # X-Failed-Recipients
+    # commercial servers, security gateways, regional providers: header/sender fingerprints first
+    ActiveHunterDetector(),  # QUALITIA Active!hunter: X-AHMAILID
+    MFilterDetector(),  # Digital Arts m-FILTER: X-Mailer: m-FILTER, "failure notice" (before qmail)
+    SurfControlDetector(),  # Websense SurfControl: X-Mailer: SurfControl E-mail Filter
+    McAfeeDetector(),  # McAfee Email Gateway: X-NAI-Header, "<addr> (reason)" lines
+    ZohoDetector(),  # Zoho Mail: X-ZohoMail, "ERROR_CODE :550" lines
+    GmxDetector(),  # GMX / mail.com: X-GMX-Antispam (before Exim: Exim-like text)
+    EinsUndEinsDetector(),  # 1&1 / IONOS: "--- The header of the original message is following. ---"
+    VerizonDetector(),  # Verizon Wireless: post_master@vtext.com, sysadmin@...vzwpix.com
+    KddiDetector(),  # au by KDDI: no-reply@...dion.ne.jp, "Could not be delivered to: <addr>"
+    EZwebDetector(),  # au EZweb: Postmaster@ezweb.ne.jp + "Mail System Error - Returned Mail"
+    BiglobeDetector(),  # BIGLOBE: postmaster@biglobe.ne.jp, "Returned mail:" (before Sendmail)
+    MailFoundryDetector(),  # MailFoundry: "Message delivery has failed" + (MAILFOUNDRY) hop
+    MailMarshalDetector(),  # Trustwave MailMarshal: 'Undeliverable Mail: "subject"'
+    IMailServerDetector(),  # Ipswitch IMail: X-Mailer: <SMTP32 v...>, "Undeliverable Mail"
+    MimecastDetector(),  # Mimecast: "[Postmaster] Email Delivery Failure", "-- addr" lines
+    DominoDetector(),  # Lotus Domino "DELIVERY FAILURE:", Lotus Notes "Undeliverable message"
+    Exchange2003Detector(),  # Exchange 5.5-2003 IMS/IMC: "did not reach the following recipient(s)"
+    Exchange2007Detector(),  # Exchange 2007+/Office 365 NDR text: "Diagnostic information for administrators"
+    MessagingServerDetector(),  # Oracle/Sun Messaging Server text: "Recipient address:" / "Reason:"
+    TrendMicroDetector(),  # Trend Micro InterScan MSS: "Unable to deliver message to <addr>"
+    AmazonSesComplaintDetector(),  # SES/SNS JSON "notificationType": "Complaint" (feedback)
+    AmazonSesDetector(),  # SES/SNS JSON "notificationType": "Bounce" / "Delivery" / "DeliveryDelay"
+    GoogleGroupsDetector(),  # Google Groups: X-Failed-Recipients + groups.google.com letter
+    GoogleWorkspaceDetector(),  # Gmail "** Message not delivered **" with an empty DSN part
+    GmailDetector(),  # Gmail legacy text: "Delivery to the following recipient failed permanently"
+    X5Detector(),  # unknown MTA "X5": a DSN attached to a notice to "NotificationRecipients"
+    DragonFlyDetector(),  # DragonFly Mail Agent (dma): "This is the DragonFly Mail Agent"
+    OpenSmtpdDetector(),  # OpenSMTPD text: "This is the MAILER-DAEMON, please DO NOT REPLY"
+    CourierDetector(),  # Courier MTA text: "UNDELIVERABLE MAIL", "<addr>:" with ">>>"/"<<<"
+    X1Detector(),  # unknown MTA "X1": "---The following addresses had delivery errors---"
+    X3Detector(),  # unknown MTA "X3": "This is an automatically generated Delivery Status Notification"
+    X6Detector(),  # unknown MTA "X6": "We had trouble delivering your message"
+    FmlDetector(),  # fml mailing-list manager: X-MLServer: fml
+    SendmailDetector(),  # Sendmail without a DSN part (V8 SendMimeErrors=False, V5): transcript sections
+    QmailDetector(),  # qmail "failure notice", Yahoo and qmail clones: "<addr>:" blocks
+    ApacheJamesDetector(),  # Apache James: "Message details:" / "Failed recipient(s):" (after qmail: JavaMail ids)
+    EximDetector(),  # Exim text reports: X-Failed-Recipients or its banner, Mail.ru, MXLogic
+    FallbackDetector(),  # last resort: bounce-like envelope/headers, failed addresses named in the report text
     # --- not failures: only what no bounce detector claimed ---
     ChallengeResponseDetector(),  # TMDA, BoxTrapper, Spam Arrest
     AutoReplyDetector(),  # RFC 3834 vacation / out-of-office

@@ -14,7 +14,7 @@ import re
 ADDRESS = re.compile(r"""[^\s<>()\[\]@,;:"'`]+@(?:[^\s<>()\[\]@,;:"'`.]+\.)+[^\s<>()\[\]@,;:"'`.]+""")
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d])")
 _REPLY_AT_START = re.compile(r"([245]\d\d)(?:[ -]|$)")
-_REPLY_ANYWHERE = re.compile(r"(?<![\d.#-])([45][0-5]\d)[ -](?:[245]\.\d{1,3}\.\d{1,3}|[A-Za-z<])")
+_REPLY_ANYWHERE = re.compile(r"(?<![\d.#-])([45][0-5]\d)[ -]['\"]?(?:[245]\.\d{1,3}\.\d{1,3}|[A-Za-z<])")
 _TYPE_PREFIX = re.compile(r"^\s*(?:rfc822|smtp|x-[\w-]+|dns|utf-8|unix)\s*;\s*", re.IGNORECASE)
 
 _COMMANDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -33,6 +33,9 @@ _COMMANDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bafter end of data\b|\bafter (?:pipelined )?data\b", "DATA"),
         (r"\bafter (?:ehlo|helo)\b", "EHLO"),
         (r"\bafter initial connection\b", "CONN"),
+        # Postfix: "refused to talk to me" (rejected at the greeting); qmail: "my name was rejected"
+        (r"refused to talk to me", "CONN"),
+        (r"my name was rejected", "EHLO"),
         # Sendmail transcript: ">>> RCPT To:<...>" then "<<< 550 ..."
         (r">>> rcpt to", "RCPT"),
         (r">>> mail from", "MAIL"),
@@ -78,6 +81,7 @@ def find_reply_code(text: str) -> int | None:
 
 def find_command(text: str) -> str | None:
     """The SMTP command the remote answer was given to, if the text says so."""
+    text = " ".join(text.split())
     for pattern, command in _COMMANDS:
         if pattern.search(text):
             return command
@@ -87,3 +91,73 @@ def find_command(text: str) -> str | None:
 def clean_diagnostic(text: str) -> str:
     """A diagnostic on one line: its type prefix (``smtp;``) and repeated blanks removed."""
     return _TYPE_PREFIX.sub("", " ".join(text.split()))
+
+
+# --- helpers shared by the commercial-server / provider detectors -------------------------
+
+_ISO2022_ESCAPE = re.compile("\x1b[$(][@A-Z]")
+
+
+def decode_iso2022(text: str) -> str:
+    """``text`` with raw ISO-2022-JP escape sequences decoded (a DSN field or 8-bit header copied undecoded).
+
+    Japanese MTAs (Lotus Domino, NTT/KDDI gateways) write ISO-2022-JP into fields that
+    are read as ASCII; text without an ESC byte is returned as it is.
+    """
+    if "\x1b" not in text or not _ISO2022_ESCAPE.search(text):
+        return text
+    try:
+        return text.encode("latin-1").decode("iso-2022-jp", "replace")
+    except (UnicodeError, LookupError):
+        return text
+
+
+def sole_address(line: str) -> str | None:
+    """The address when ``line`` is one address and nothing else (``a@b``, ``<a@b>``, ``"a@b":``)."""
+    text = line.strip().rstrip(":").strip().strip("<>\"'").strip()
+    m = ADDRESS.fullmatch(text) if "@" in text else None
+    return m.group(0).rstrip(".") if m else None
+
+
+def lines_before(lines: list[str], marker: re.Pattern[str]) -> list[str]:
+    """``lines`` up to the first one ``marker`` matches (from its start), e.g. a returned-copy banner."""
+    for i, line in enumerate(lines):
+        if marker.match(line):
+            return lines[:i]
+    return lines
+
+
+# --- helpers shared by the plain-text MTA detectors (qmail, Sendmail, Exim, ...) --------------
+
+_REPLY_PREFIX = re.compile(r"(?:^|(?<=: ))([245]\d\d)([ -])(?:([245]\.\d{1,3}\.\d{1,3})(?: +|$))?")
+_IPV4 = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.])")
+
+
+def unfold_reply(lines: list[str]) -> str:
+    """Lines of one report joined into one, a multi-line SMTP reply's repeated prefixes dropped.
+
+    ``550-5.1.1 The account ...`` / ``550-5.1.1 double-checking ...`` / ``550 5.1.1 https://...``
+    becomes ``550 5.1.1 The account ... double-checking ... https://...`` (RFC 5321 §4.2.1:
+    every line but the last of a reply repeats the code followed by ``-``). The first code
+    may follow a lead-in such as ``Remote host said: ``.
+    """
+    out: list[str] = []
+    first: str | None = None
+    for line in lines:
+        line = line.strip()
+        if first is not None:
+            m = _REPLY_PREFIX.match(line)
+            if m and m.group(1) == first:
+                line = line[m.end() :].strip()
+        elif m := _REPLY_PREFIX.search(line):
+            first = m.group(1)
+            code = f"{first} {m.group(3)} " if m.group(3) else f"{first} "
+            line = (line[: m.start()] + code + line[m.end() :]).strip()
+        if line:
+            out.append(line)
+    return " ".join(" ".join(out).split())
+
+
+def find_status_beside_ips(text: str) -> str | None:
+    """Like :func:`find_status`, but never reads a status code out of an IPv4 address (``4.2.2.1``)."""
+    return find_status(_IPV4.sub(" ", text)) if "." in text else None

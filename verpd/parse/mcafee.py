@@ -1,0 +1,47 @@
+"""McAfee Email Gateway (formerly IronMail / MX Logic appliance) delivery status reports.
+
+The appliance marks its mail ``X-NAI-Header: Modified by McAfee Email Gateway`` and
+titles the report ``Delivery Status``. Its DSN part is often incomplete (an
+``Original-Recipient: <bob@example.com>`` without a Final-Recipient, or no
+Diagnostic-Code), so the DSN detector may find nobody; the text part always has::
+
+        --- The following addresses had delivery problems ---
+
+    <bob@example.com>   (550 5.1.1 <bob@example.com>... User unknown)
+
+one line per recipient, the remote server's answer in parentheses. Layout as in
+Sisimai's Lhost::McAfee and its set-of-emails samples.
+"""
+
+from __future__ import annotations
+
+import re
+
+from verpd.model import RecipientFacts, ReportKind
+from verpd.parse.mail import Mail
+
+_START = re.compile(r"^\s*-+\s*The following addresses had delivery problems\s*-+", re.IGNORECASE)
+_RECIPIENT = re.compile(r"^\s*<([^<>\s]+@[^<>\s]+)>\s+\((.*)\)\s*$")
+_END = re.compile(r"^(?:-{5,}|Content-Type:)", re.IGNORECASE)
+
+
+class McAfeeDetector:
+    """McAfee Email Gateway "Delivery Status" reports read from their text part."""
+
+    name = "mcafee"
+    kind = ReportKind.BOUNCE
+
+    def detect(self, mail: Mail) -> list[RecipientFacts] | None:
+        if "Modified by McAfee" not in mail.header("X-NAI-Header"):
+            return None
+        found = []
+        reading = False
+        for line in mail.lines:
+            if not reading:
+                reading = bool(_START.match(line))
+                continue
+            if _END.match(line):
+                break
+            if m := _RECIPIENT.match(line):
+                found.append(RecipientFacts(address=m.group(1), action="failed", diagnostic=" ".join(m.group(2).split()) or None))
+        return found or None
