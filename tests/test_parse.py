@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import fixture_bytes, shared_file
+from tests.conftest import FIXTURES, fixture_bytes, shared_file
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse import parse
 from verpd.parse.message import read_message
@@ -308,3 +308,11 @@ def test_a_from_line_inside_a_body_does_not_split_the_message() -> None:
     """A body line starting with 'From ' (no mbox date, no header after it) leaves the message whole."""
     raw = b"From MAILER-DAEMON Sat Nov 21 10:00:00 2026\n" + bounce("postfix_userunknown.eml").replace(b"\n\n", b"\n\nFrom the desk of the postmaster\n", 1)
     assert [r.address for r in parse(raw).recipients] == [r.address for r in parse(bounce("postfix_userunknown.eml")).recipients]
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in (FIXTURES / "detectors").glob("*.eml")))
+def test_line_ends_do_not_change_what_is_read(fixture: str) -> None:
+    """A message with LF, CRLF or CR-only line ends gives the same report."""
+    lf = bounce(fixture).replace(b"\r\n", b"\n")
+    reports = [parse(raw) for raw in (lf, lf.replace(b"\n", b"\r\n"), lf.replace(b"\n", b"\r"))]
+    assert reports[0] == reports[1] == reports[2]

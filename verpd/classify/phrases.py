@@ -64,6 +64,7 @@ USERUNKNOWN = _any(
     r"not listed in (?:domino directory|public name & address book|the domain directory)",  # Lotus Domino
     r"address (?:does not|doesn't) exist|unknown or illegal alias|not a valid (?:user|recipient|mailbox)|undeliverable address|deactivated mailbox",
     r"mailbox unavailable|requested action not taken: mailbox",  # Microsoft "550 Requested action not taken: mailbox unavailable"
+    r"address (?:couldn't|could not|cannot|can't) be found|check (?:if|that) (?:the )?address is correct",  # Gmail "Address not found", InterScan
 )
 
 # Recipient-directory failures in a vendor's own words: no command needed to tell what they mean.

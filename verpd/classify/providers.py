@@ -26,6 +26,13 @@ def _rules(*rules: tuple[str | None, str, str]) -> tuple[tuple[str | None, re.Pa
 
 PROVIDERS: tuple[Provider, ...] = (
     Provider(
+        # Google Groups answers a post it will not take (the group does not exist, or the
+        # sender may not post to it) with a letter in the sender's language: the sender was refused.
+        "googlegroups",
+        re.compile(r"(?:^|\.)googlegroups\.com$"),
+        _rules((None, r".", "rejected")),
+    ),
+    Provider(
         # Google Workspace / Gmail: https://support.google.com/a/answer/3726730 (SMTP error reference)
         "google",
         re.compile(r"(?:^|\.)(?:google\.com|googlemail\.com|gmail\.com|aspmx\.l\.google\.com)$"),

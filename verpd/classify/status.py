@@ -119,7 +119,8 @@ def reconcile(field: str | None, text: str | None, reply_code: int | None) -> st
     if field[0] != text[0]:
         # The class differs: believe whichever matches the remote server's reply code.
         return text if agrees else field
-    if is_generic(field) or field[2:] == "4.7" or field[2:4] == "3.":
-        # A reporting MTA's generic or class-level guess gives way to the remote server's words.
+    if is_generic(field) or field.endswith(".0") and not text.endswith(".0") or field[2:] == "4.7" or field[2:4] == "3.":
+        # A reporting MTA's generic guess (x.0.0, a subject-level x.y.0, "expired", a system
+        # class x.3.z) gives way to the remote server's own, more specific code.
         return text
     return field

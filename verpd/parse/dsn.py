@@ -25,7 +25,7 @@ from email.message import Message
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.mail import Mail, status_blocks
 from verpd.parse.message import header_text
-from verpd.parse.text import clean_diagnostic, find_command, find_reply_code, find_status, normalize_address
+from verpd.parse.text import clean_diagnostic, decode_iso2022, find_command, find_reply_code, find_status, normalize_address
 
 _XTEXT = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
 _TEXT_FIELD = re.compile(r"^(?:final-recipient|original-recipient|action|status|diagnostic-code|remote-mta|reporting-mta)\s*:", re.IGNORECASE)
@@ -63,25 +63,48 @@ def _blocks_in_text(mail: Mail) -> list[Message]:
     return status_blocks(fake)
 
 
+def _groups(blocks: list[Message]) -> list[dict[str, str]]:
+    """The field groups of a delivery-status part, by lower-cased field name.
+
+    Normally one block is one group; some MTAs (AOL's, for one) omit the blank line
+    between recipients, so a recipient field seen twice starts a new group.
+    """
+    groups: list[dict[str, str]] = []
+    for block in blocks:
+        group: dict[str, str] = {}
+        for name, value in block.items():
+            key = name.lower()
+            if key in group and key in ("final-recipient", "original-recipient"):
+                groups.append(group)
+                group = {}
+            group.setdefault(key, value)
+        groups.append(group)
+    return groups
+
+
 def _recipients(blocks: list[Message]) -> list[RecipientFacts]:
     reporting_mta = None
     found = []
-    for block in blocks:
-        if block.get("Reporting-MTA") is not None:
-            reporting_mta = normalize_address(header_text(block["Reporting-MTA"]))
-        final, original = block.get("Final-Recipient"), block.get("Original-Recipient")
+    for block in _groups(blocks):
+        if block.get("reporting-mta") is not None:
+            reporting_mta = normalize_address(header_text(block["reporting-mta"]))
+        final, original = block.get("final-recipient"), block.get("original-recipient")
         address = _address(final) or _address(original)
-        if not address:
-            continue
-        raw_diagnostic = header_text(block.get("Diagnostic-Code"))
+        if "@" not in address:
+            continue  # no address, or a local delivery target such as Exim's "|/usr/bin/program"
+        raw_diagnostic = decode_iso2022(header_text(block.get("diagnostic-code")))
         diagnostic_type = raw_diagnostic.split(";", 1)[0].strip().lower() if ";" in raw_diagnostic[:20] else None
         diagnostic = clean_diagnostic(raw_diagnostic)
-        status = find_status(header_text(block.get("Status")))
-        remote = block.get("Remote-MTA")
+        status_field = header_text(block.get("status"))
+        status = find_status(status_field)
+        if not diagnostic and status:
+            # Oracle Messaging Server: "Status: 4.4.7 (unable to deliver this message after 1 day)"
+            diagnostic = status_field.split(status, 1)[-1].strip(" ()") if status in status_field else ""
+        remote = block.get("remote-mta")
         found.append(
             RecipientFacts(
                 address=address,
-                action=header_text(block.get("Action")).lower() or None,
+                action=header_text(block.get("action")).lower() or None,
                 status=status or find_status(diagnostic),
                 reply_code=find_reply_code(diagnostic),
                 diagnostic=diagnostic or None,
@@ -105,30 +128,54 @@ def _address(value: object) -> str:
 
 
 def _with_command(facts: RecipientFacts, mail: Mail) -> RecipientFacts:
-    """Complete the facts from the human-readable paragraph about this recipient.
+    """Complete the facts from the human-readable paragraphs about this recipient.
 
-    It gives the SMTP command (Postfix writes "in reply to RCPT TO command" only
-    there) and, when the DSN has no Diagnostic-Code, the error text itself.
+    They give the SMTP command (Postfix writes "in reply to RCPT TO command" only
+    there; Sendmail's transcript shows ">>> RCPT To:") and, when the DSN has no
+    Diagnostic-Code, the error text itself.
     """
     if facts.command and facts.diagnostic:
         return facts
-    paragraph = _paragraph_about(facts.address, mail.lines)
-    if not paragraph:
+    paragraphs = _paragraphs_about(facts.address, mail.lines)
+    if not paragraphs:
         return facts
-    return replace(
-        facts,
-        command=facts.command or find_command(paragraph),
-        diagnostic=facts.diagnostic or clean_diagnostic(paragraph)[:1000] or None,
-    )
+    command = facts.command or next((c for p in paragraphs if (c := find_command(p))), None)
+    diagnostic = facts.diagnostic
+    if not diagnostic:
+        telling = [p for p in paragraphs if find_reply_code(p) or find_status(p)] or paragraphs
+        diagnostic = next((p for p in telling if _says_more_than(p, facts.address)), None)
+    return replace(facts, command=command, diagnostic=clean_diagnostic(diagnostic)[:1000] if diagnostic else None)
 
 
-def _paragraph_about(address: str, lines: list[str]) -> str:
-    """The text paragraph that starts by naming ``address`` (Postfix: ``<addr>: host ... said: ...``)."""
+def _says_more_than(paragraph: str, address: str) -> bool:
+    """Whether a paragraph holds words besides the address itself."""
+    rest = paragraph.lower().replace(address.lower(), "")
+    return any(ch.isalpha() for ch in rest)
+
+
+def _paragraphs_about(address: str, lines: list[str]) -> list[str]:
+    """Every text paragraph naming ``address``, except echoes of the original's headers.
+
+    Postfix writes ``<addr>: host ... said: ...``; Oracle's text part repeats
+    ``To: <addr>`` / ``Subject: ...`` from the original, which says nothing of the error.
+    """
     needle = address.lower()
-    for i, line in enumerate(lines):
-        if needle in line.lower():
-            end = i
-            while end < len(lines) and lines[end].strip():
-                end += 1
-            return " ".join(" ".join(lines[i:end]).split())
-    return ""
+    found = []
+    i = 0
+    while i < len(lines):
+        if needle not in lines[i].lower():
+            i += 1
+            continue
+        start = i
+        while start > 0 and lines[start - 1].strip():
+            start -= 1
+        end = i
+        while end < len(lines) and lines[end].strip():
+            end += 1
+        if not _ECHOED_HEADER.match(lines[start]):
+            found.append(" ".join(" ".join(lines[start:end]).split()))
+        i = end
+    return found
+
+
+_ECHOED_HEADER = re.compile(r"\s*(?:to|from|cc|bcc|subject|date|message-id|reply-to|sender|received|return-path|x-[\w-]+):", re.IGNORECASE)

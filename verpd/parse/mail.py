@@ -14,7 +14,7 @@ import email.parser
 import email.policy
 import html
 import re
-from email.errors import HeaderParseError
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from functools import cached_property
@@ -35,6 +35,10 @@ class Mail:
     """A message under analysis; every attribute is computed on first use."""
 
     def __init__(self, raw: bytes) -> None:
+        # One line-end convention for every detector: CRLF (SMTP) and CR (old Mac) become LF.
+        raw = raw.replace(b"\r\n", b"\n")
+        if b"\r" in raw:
+            raw = raw.replace(b"\r", b"\n")
         self.raw = raw
         self.msg: Message = read_message(raw)
 
@@ -77,7 +81,7 @@ class Mail:
         chunks = []
         plain_seen = False
         for part in self.parts:
-            kind = part.get_content_type()
+            kind = part.get_content_type().split()[0]  # a type folded without ";" comes with its parameters
             if part.is_multipart() or kind in RETURNED_COPY_TYPES or kind in DELIVERY_STATUS_TYPES:
                 continue
             if kind == "text/plain" or (part is self.msg and part.get_content_maintype() != "text" and not part.is_multipart()):
@@ -136,7 +140,7 @@ def decode_words(value: object) -> str:
         return text
     try:
         return " ".join(str(make_header(decode_header(text))).split())
-    except (ValueError, LookupError, HeaderParseError):  # broken base64, unknown charset, malformed encoded-word
+    except (ValueError, LookupError, MessageError):  # broken base64, unknown or malformed charset, bad encoded-word
         return text
 
 

@@ -12,10 +12,10 @@ import re
 
 # An address in running text: a local part and a dotted domain, no spaces or brackets.
 ADDRESS = re.compile(r"""[^\s<>()\[\]@,;:"'`]+@(?:[^\s<>()\[\]@,;:"'`.]+\.)+[^\s<>()\[\]@,;:"'`.]+""")
-_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d])")
+_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")  # never inside an IP such as 4.2.2.1
 _REPLY_AT_START = re.compile(r"([245]\d\d)(?:[ -]|$)")
 _REPLY_ANYWHERE = re.compile(r"(?<![\d.#-])([45][0-5]\d)[ -]['\"]?(?:[245]\.\d{1,3}\.\d{1,3}|[A-Za-z<])")
-_TYPE_PREFIX = re.compile(r"^\s*(?:rfc822|smtp|x-[\w-]+|dns|utf-8|unix)\s*;\s*", re.IGNORECASE)
+_TYPE_PREFIX = re.compile(r"^\s*(?:rfc822|smtp|x-[\w-]+|dns|utf-8|unix|unknown)\s*;\s*", re.IGNORECASE)
 
 _COMMANDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), command)
@@ -60,9 +60,15 @@ def find_addresses(text: str) -> list[str]:
 def normalize_address(text: str) -> str:
     """``rfc822; <"User"@Example.org>`` → ``User@Example.org``: type prefix, brackets, quotes and blanks removed."""
     text = _TYPE_PREFIX.sub("", " ".join(text.split()))
-    text = text.strip().strip("<>").strip().strip("'\"").strip()
+    text = text.strip().strip("<>").strip()
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1].strip()  # the whole address quoted; a quoted local part ("a..b"@example.org) stays
     if text.startswith("<") or text.endswith(">"):
         text = text.strip("<>")
+    if " " in text or text.startswith(("|", "/")):
+        # A delivery target such as Exim's pipe "|/usr/bin/program user@example.org": its address.
+        addresses = find_addresses(text)
+        text = addresses[0] if addresses else text
     return text
 
 
