@@ -9,14 +9,15 @@ spam block is soft: the address is alive. The steps, in order:
 2. the status code, reconciled between the DSN field and the remote server's words
    (``status.reconcile``);
 3. provider rules, when the receiving host is a known provider whose wording is
-   its own (``providers``);
+   its own (``providers``); a local delivery program's failure (``X-Unix``) skips
+   the first pass and is a mailer error unless its words or status say more;
 4. the first pass (``FIRST_PASS``, in Sisimai's ``Reason::get`` order): each reason's
    own test over the status code's standard meaning, its phrases
    (``phrases``) and, for a few, the SMTP command;
 5. the second pass (``SECOND_PASS``, Sisimai's ``Reason::anotherone``): broader
    wordings, tried when the status code's own meaning is missing or too vague to
    decide (``RETRY``), then that meaning;
-6. what is left: x.6 → contenterror, x.7 → securityerror, ``delayed`` → expired,
+6. what is left: x.6 → contenterror, x.7 → securityerror, 50x → syntaxerror, ``delayed`` → expired,
    refused at connection or greeting → blocked, at MAIL FROM → rejected;
 7. otherwise ``onhold`` if the server said anything, ``undefined`` if not.
 """
@@ -156,8 +157,12 @@ def _refused_at_connection(c: Context) -> bool:
 
 
 def _refused_at_mail_from(c: Context) -> bool:
-    """A refusal in reply to MAIL FROM is about the sender, unless the words name the sending host."""
-    return c.command == "MAIL" and not phrases.BLOCKED_HOST.search(c.text)
+    """A refusal in reply to MAIL FROM is about the sender, unless the words say it is about
+    the sending host, the client's connection rate, or its missing authentication."""
+    return c.command == "MAIL" and not any(p.search(c.text) for p in _NOT_ABOUT_THE_SENDER)
+
+
+_NOT_ABOUT_THE_SENDER = (phrases.BLOCKED_HOST, phrases.TOOMANYCONN, phrases.SPEEDING, phrases.SECURITYERROR)
 
 
 def _mesgtoobig(c: Context) -> bool:
@@ -180,7 +185,7 @@ FIRST_PASS: tuple[tuple[str, Test], ...] = (
     ("rejected", _refused_at_mail_from),
     _plain("badreputation", phrases.BADREPUTATION),
     _plain("rejected", phrases.REJECTED),
-    _plain("notaccept", phrases.NULLMX),
+    ("notaccept", lambda c: bool(phrases.NULLMX.search(c.text))),  # words only: x.3.2 alone is not a null MX
     ("hostunknown", _hostunknown),
     ("blocked", _refused_at_connection),
     _plain("spamdetected", phrases.SPAMDETECTED),

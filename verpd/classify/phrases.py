@@ -104,7 +104,7 @@ REJECTED = _any(
 HOSTUNKNOWN = _any(
     r"host (?:or domain name )?(?:unknown|not found(?!, try again)|unreachable)|unknown host|no such domain|domain (?:does not exist|is not reachable|must exist)",  # common; "Host not found, try again" is a DNS outage
     r"unrouteable address|name or service not known|unknown domain name|recipient domain must exist|mail domain mentioned in email address is unknown",  # Exim, Postfix
-    r"the account or domain may not exist|[\w.-]+\.[a-z]{2,} does not exist",
+    r"the account or domain may not exist|[\w.-]+\.[a-z]{2,} does not exist|host [\w.-]+\.[a-z]{2,}\.? not found",  # DragonFly "DNS lookup failure: host X not found"
 )
 
 SPAMDETECTED = _any(
@@ -151,7 +151,9 @@ EXPIRED = _any(
     r"in the queue too long|too long in (?:the )?queue|(?:still )?being retried|will (?:continue|keep) (?:trying|to try)|has been delayed|not (?:yet )?been delivered",  # qmail, Sendmail
 )
 
-CONTENTERROR = _any(r"content|mime|encoding|message format|charset|8-?bit|line too long")
+CONTENTERROR = _any(
+    r"8-?bit data|improper use of|mime (?:header|structure|type|format)|invalid (?:mime|header)|message format|content-transfer-encoding|charset|line too long",  # Sendmail 5.6.x
+)
 
 SYSTEMFULL = _any(r"insufficient (?:system )?(?:storage|disk space)|(?:disk|system|file ?system|spool) (?:is )?full|out of (?:disk )?space|no space left")
 

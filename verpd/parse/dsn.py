@@ -97,9 +97,11 @@ def _recipients(blocks: list[Message]) -> list[RecipientFacts]:
         diagnostic = clean_diagnostic(raw_diagnostic)
         status_field = header_text(block.get("status"))
         status = find_status(status_field)
-        if not diagnostic and status:
-            # Oracle Messaging Server: "Status: 4.4.7 (unable to deliver this message after 1 day)"
-            diagnostic = status_field.split(status, 1)[-1].strip(" ()") if status in status_field else ""
+        if not diagnostic and status and status in status_field:
+            # Oracle Messaging Server: "Status: 4.4.7 (unable to deliver this message after 1 day)";
+            # a comment that only names the code's RFC 3463 class ("other or undefined ...") says nothing.
+            comment = status_field.split(status, 1)[-1].strip(" ()")
+            diagnostic = "" if comment.lower().startswith("other or undefined") else comment
         remote = block.get("remote-mta")
         found.append(
             RecipientFacts(
@@ -148,9 +150,13 @@ def _with_command(facts: RecipientFacts, mail: Mail) -> RecipientFacts:
 
 
 def _says_more_than(paragraph: str, address: str) -> bool:
-    """Whether a paragraph holds words besides the address itself."""
-    rest = paragraph.lower().replace(address.lower(), "")
+    """Whether a paragraph holds words besides the address itself and a banner line."""
+    rest = _BANNER.sub("", paragraph.lower().replace(address.lower(), ""))
     return any(ch.isalpha() for ch in rest)
+
+
+# Sendmail's "----- The following addresses had permanent fatal errors -----" and the like.
+_BANNER = re.compile(r"-{3,}[^-]*-{3,}")
 
 
 def _paragraphs_about(address: str, lines: list[str]) -> list[str]:
@@ -178,4 +184,9 @@ def _paragraphs_about(address: str, lines: list[str]) -> list[str]:
     return found
 
 
-_ECHOED_HEADER = re.compile(r"\s*(?:to|from|cc|bcc|subject|date|message-id|reply-to|sender|received|return-path|x-[\w-]+):", re.IGNORECASE)
+# A paragraph starting with one of these repeats the original's headers or the DSN's own fields.
+_ECHOED_HEADER = re.compile(
+    r"\s*(?:to|from|cc|bcc|subject|date|message-id|reply-to|sender|received|return-path|x-[\w-]+|"
+    r"final-recipient|original-recipient|action|status|remote-mta|reporting-mta|diagnostic-code|last-attempt-date|arrival-date):",
+    re.IGNORECASE,
+)
