@@ -55,13 +55,13 @@ def classify(facts: RecipientFacts, kind: ReportKind = ReportKind.BOUNCE) -> Ver
 
 def reason_for(text: str, status: str | None, facts: RecipientFacts) -> str:
     """The reason a failure's diagnostic text, status code and context give."""
-    if found := providers.reason(facts.remote_mta, facts.address, text, status, facts.reply_code):
+    if found := providers.reason(facts.remote_mta, facts.reporting_mta, facts.address, text, status, facts.reply_code):
         return found
     standard = status_codes.meaning(status)
     command = facts.command
     local_mailer = facts.diagnostic_type in LOCAL_MAILER_TYPES
     if not local_mailer:
-        context = Context(text, standard, command, facts.reply_code)
+        context = Context(text, standard, command, facts.reply_code, facts.diagnostic_type)
         for reason, test in FIRST_PASS:
             if test(context):
                 return reason
@@ -115,11 +115,12 @@ class Context:
     standard: str | None  # the status code's standard meaning
     command: str | None  # the SMTP command in progress, if known
     reply_code: int | None
+    diagnostic_type: str | None
 
     @property
     def smtp_conversation(self) -> bool:
         """Whether the words are a remote SMTP server's reply (rather than a mail store's own report)."""
-        return self.command is not None or self.reply_code is not None
+        return self.command is not None or self.reply_code is not None or self.diagnostic_type == "smtp"
 
 
 Test = Callable[[Context], bool]
@@ -130,6 +131,8 @@ def _plain(reason: str, pattern: re.Pattern[str]) -> tuple[str, Test]:
 
 
 def _userunknown(c: Context) -> bool:
+    if c.command == "MAIL":
+        return False  # a refusal of MAIL FROM is never about the recipient
     if c.standard == "userunknown":
         return not any(p.search(c.text) for p in _NOT_A_USER)
     if phrases.USERUNKNOWN_DIRECTORY.search(c.text):

@@ -71,6 +71,8 @@ USERUNKNOWN = _any(
 USERUNKNOWN_DIRECTORY = _any(
     r"resolver\.adr\.recip(?:ient)?notfound|recipient not found by smtp address lookup|returned unknown recipient",  # Exchange / Microsoft 365
     r"not listed in (?:domino directory|public name & address book)",  # Lotus Domino / Notes
+    r"delivery error: dd (?:this user doesn't have|sorry your message to .{0,80} cannot be delivered)",  # Yahoo: the account does not exist
+    r"mail\.local: unknown user",  # Sendmail's local delivery agent
 )
 
 FILTERED = _any(

@@ -2,8 +2,9 @@
 
 Large providers answer with their own codes and wordings, documented in their
 postmaster pages; where such a reply would be misread by the generic phrase rules,
-the provider's own meaning is used. A provider is recognised by the remote MTA's
-host name or, failing that, by the recipient's domain. Each rule is
+the provider's own meaning is used. A provider is recognised by the remote or reporting
+MTA's host name (a filtering gateway reports for the domains behind it) or by the
+recipient's domain. Each rule is
 (status prefix or None, phrase regex, reason); the first match wins.
 """
 
@@ -25,6 +26,43 @@ def _rules(*rules: tuple[str | None, str, str]) -> tuple[tuple[str | None, re.Pa
 
 
 PROVIDERS: tuple[Provider, ...] = (
+    Provider(
+        # au by KDDI answers a recipient that does not exist with "550 <addr>: User unknown";
+        # when the recipient's own reception filter refuses the sender it says
+        # "550 : User unknown" without the address (Japanese carriers word filter
+        # refusals as unknown users).
+        "kddi",
+        re.compile(r"(?:^|\.)(?:ezweb\.ne\.jp|au\.com|biz\.ezweb\.ne\.jp)$"),
+        _rules((None, r"\b550 : user unknown", "filtered"), (None, r"user unknown|unknown user", "userunknown")),
+    ),
+    Provider(
+        # NTT docomo's "550 Unknown user <addr>" comes from the recipient's reception filter as
+        # often as from a missing mailbox, and docomo does not say which: filtered.
+        "docomo",
+        re.compile(r"(?:^|\.)docomo\.ne\.jp$"),
+        _rules((None, r"unknown user|user unknown", "filtered")),
+    ),
+    Provider(
+        # Orange / La Poste: https://postmaster.orange.fr (codes OFR_xxx, LPNxxx_xxx)
+        "orange",
+        re.compile(r"(?:^|\.)(?:orange\.fr|wanadoo\.fr|laposte\.net)$"),
+        _rules(
+            (None, r"destinataire invalide|invalid recipient", "userunknown"),
+            (None, r"bloquee pour incident de spam|blocked for spamming", "blocked"),
+        ),
+    ),
+    Provider(
+        # Verizon's SMS/MMS gateways reject numbers that have no subscriber.
+        "verizon",
+        re.compile(r"(?:^|\.)(?:vtext\.com|vzwpix\.com)$"),
+        _rules((None, r"no such user|invalid user", "userunknown")),
+    ),
+    Provider(
+        # Symantec MessageLabs / Email Security.cloud verifies recipients for the domains it filters.
+        "messagelabs",
+        re.compile(r"(?:^|\.)messagelabs\.com$"),
+        _rules((None, r"no such user|user unknown|unknown user|invalid recipient", "userunknown")),
+    ),
     Provider(
         # Google Groups answers a post it will not take (the group does not exist, or the
         # sender may not post to it) with a letter in the sender's language: the sender was refused.
@@ -84,12 +122,12 @@ PROVIDERS: tuple[Provider, ...] = (
 )
 
 
-def reason(remote_mta: str | None, address: str, text: str, status: str | None, reply_code: int | None) -> str | None:
-    """The provider's meaning for this reply, if the receiving host is a known provider."""
-    host = (remote_mta or "").lower().rstrip(".")
-    domain = address.rpartition("@")[2].lower()
+def reason(remote_mta: str | None, reporting_mta: str | None, address: str, text: str, status: str | None, reply_code: int | None) -> str | None:
+    """The provider's meaning for this reply, if a known provider received (or filtered) the mail."""
+    hosts = [(h or "").lower().rstrip(".") for h in (remote_mta, reporting_mta)]
+    hosts.append(address.rpartition("@")[2].lower())
     for provider in PROVIDERS:
-        if provider.hosts.search(host) or provider.hosts.search(domain):
+        if any(provider.hosts.search(h) for h in hosts if h):
             for prefix, pattern, found in provider.rules:
                 if (prefix is None or (status or "").startswith(prefix)) and pattern.search(text):
                     return found

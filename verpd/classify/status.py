@@ -17,6 +17,7 @@ from __future__ import annotations
 
 MEANING: dict[str, str] = {
     # x.1.x addressing (RFC 3463 §3.2)
+    "1.0": "userunknown",  # other address status: given for a recipient, the address is bad
     "1.1": "userunknown",  # bad destination mailbox address
     "1.2": "hostunknown",  # bad destination system address
     "1.3": "userunknown",  # bad destination mailbox address syntax
