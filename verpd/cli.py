@@ -17,7 +17,6 @@ Exit status: 0 success, 1 a failure (or an invalid address for ``verp verify``),
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -122,6 +121,8 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
     from verpd import daemon, log
 
     config = _load(args)
@@ -207,6 +208,8 @@ def _print_parse(result: dict[str, Any]) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    import asyncio
+
     from verpd.store import Store, create_engine, init_schema
 
     config = _load(args)

@@ -124,12 +124,26 @@ PROVIDERS: tuple[Provider, ...] = (
 
 def reason(remote_mta: str | None, reporting_mta: str | None, address: str, text: str, status: str | None, reply_code: int | None) -> str | None:
     """The provider's meaning for this reply, if a known provider received (or filtered) the mail."""
-    hosts = [(h or "").lower().rstrip(".") for h in (remote_mta, reporting_mta)]
-    hosts.append(address.rpartition("@")[2].lower())
-    for provider in PROVIDERS:
-        if any(provider.hosts.search(h) for h in hosts if h):
-            for prefix, pattern, found in provider.rules:
-                if (prefix is None or (status or "").startswith(prefix)) and pattern.search(text):
-                    return found
-            return None
+    provider = _provider_of((remote_mta, reporting_mta, address.rpartition("@")[2]))
+    if provider is None:
+        return None
+    for prefix, pattern, found in provider.rules:
+        if (prefix is None or (status or "").startswith(prefix)) and pattern.search(text):
+            return found
     return None
+
+
+def _provider_of(hosts: tuple[str | None, ...]) -> Provider | None:
+    """The first provider (in table order) that any of ``hosts`` belongs to."""
+    names = {h.lower().rstrip(".") for h in hosts if h}
+    if not names or not _ANY_PROVIDER.search("\n".join(names)):
+        return None
+    for provider in PROVIDERS:
+        if any(provider.hosts.search(name) for name in names):
+            return provider
+    return None
+
+
+# One search over all providers' host patterns rules most replies out at once.
+# With MULTILINE each host, one per line, is matched from its own start to its own end.
+_ANY_PROVIDER = re.compile("|".join(f"(?:{p.hosts.pattern})" for p in PROVIDERS), re.MULTILINE)

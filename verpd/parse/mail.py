@@ -68,20 +68,25 @@ class Mail:
     # --- the report ---------------------------------------------------------------------
 
     @cached_property
+    def typed_parts(self) -> list[tuple[str, Message]]:
+        """Every MIME part outside the returned copy of the original, with its content type."""
+        return [(part.get_content_type(), part) for part in walk_report(self.msg)]
+
+    @cached_property
     def parts(self) -> list[Message]:
         """Every MIME part outside the returned copy of the original."""
-        return list(walk_report(self.msg))
+        return [part for _, part in self.typed_parts]
 
     def parts_of(self, types: frozenset[str]) -> list[Message]:
-        return [p for p in self.parts if p.get_content_type() in types]
+        return [part for kind, part in self.typed_parts if kind in types]
 
     @cached_property
     def text(self) -> str:
         """The human-readable report as plain text (``\\n`` line ends, bounded length)."""
         chunks = []
         plain_seen = False
-        for part in self.parts:
-            kind = part.get_content_type().split()[0]  # a type folded without ";" comes with its parameters
+        for kind, part in self.typed_parts:
+            kind = kind.split()[0] if " " in kind or "\n" in kind else kind  # a type folded without ";" carries its parameters
             if part.is_multipart() or kind in RETURNED_COPY_TYPES or kind in DELIVERY_STATUS_TYPES:
                 continue
             if kind == "text/plain" or (part is self.msg and part.get_content_maintype() != "text" and not part.is_multipart()):

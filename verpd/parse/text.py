@@ -85,8 +85,16 @@ def find_reply_code(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+# Every command wording contains one of these words (single words, so folding cannot split
+# them): a substring test rules most texts out before any pattern runs.
+_COMMAND_KEYWORDS = ("reply", "after", ">>>", "progress", "rejected", "greeting", "like", "refused")
+
+
 def find_command(text: str) -> str | None:
     """The SMTP command the remote answer was given to, if the text says so."""
+    lowered = text.lower()
+    if not any(keyword in lowered for keyword in _COMMAND_KEYWORDS):
+        return None
     text = " ".join(text.split())
     for pattern, command in _COMMANDS:
         if pattern.search(text):

@@ -1,0 +1,290 @@
+"""A lean MIME reader that builds the same ``compat32`` message tree as the email package.
+
+``email.message_from_bytes`` walks a message line by line in Python; bounces are
+mostly a returned copy of the original, so that walk dominates parsing. This reader
+splits header blocks and multipart bodies with ``str.find`` and regular expressions
+instead, and builds ordinary :class:`email.message.Message` objects, so detectors
+see exactly what the email package would give them (header values as written,
+folding included; ``message/*`` parts parsed as messages; ``message/delivery-status``
+as a list of header blocks; 8-bit bytes as surrogate escapes).
+
+What it does not model precisely (defect lists, the email package's recovery from
+badly broken multiparts) it hands to the email package: :func:`read` falls back to
+it whenever the structure is unusual.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from email import errors
+from email.message import Message
+
+_POLICY = email.policy.compat32
+_HEADER_LINE = re.compile(r"[\041-\071\073-\176]*:")  # a field name and its colon (RFC 5322 ftext)
+_MAX_DEPTH = 50
+
+
+class _Unusual(Exception):
+    """The message needs the email package's own recovery rules."""
+
+
+class Parsed(Message):
+    """A ``compat32`` message that answers header lookups from an index.
+
+    Detectors ask the same few headers (and the content type) of every part many
+    times; ``Message.get`` lower-cases every field name on each call. The index is
+    built on first use and dropped by every method that changes the headers.
+    """
+
+    _index: dict[str, tuple[str, str]] | None = None
+    _type: str | None = None
+
+    def _lookup(self, name: str) -> tuple[str, str] | None:
+        index = self._index
+        if index is None:
+            index = {}
+            for key, value in self._headers:
+                index.setdefault(key.lower(), (key, value))
+            self._index = index
+        return index.get(name.lower())
+
+    def get(self, name, failobj=None):  # type: ignore[no-untyped-def]
+        hit = self._lookup(name)
+        return failobj if hit is None else self.policy.header_fetch_parse(*hit)
+
+    def get_content_type(self) -> str:
+        if self._type is None:
+            self._type = super().get_content_type()
+        return self._type
+
+    def _changed(self) -> None:
+        self._index = None
+        self._type = None
+
+    def __setitem__(self, name, val):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().__setitem__(name, val)
+
+    def __delitem__(self, name):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().__delitem__(name)
+
+    def replace_header(self, _name, _value):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().replace_header(_name, _value)
+
+    def add_header(self, _name, _value, **_params):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().add_header(_name, _value, **_params)
+
+    def set_raw(self, name, value):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().set_raw(name, value)
+
+    def set_default_type(self, ctype):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().set_default_type(ctype)
+
+    def set_type(self, type, header="Content-Type", requote=True):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().set_type(type, header, requote)
+
+    def set_param(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().set_param(*args, **kwargs)
+
+    def del_param(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().del_param(*args, **kwargs)
+
+
+def read(text: str) -> Message:
+    """The message tree of ``text`` (a message decoded as ASCII with surrogate escapes)."""
+    try:
+        return _message(text, 0)
+    except (_Unusual, RecursionError):
+        return email.message_from_string(text, policy=_POLICY)
+
+
+def _message(text: str, depth: int, default_type: str = "text/plain") -> Message:
+    if depth > _MAX_DEPTH:
+        raise _Unusual
+    msg = Parsed(policy=_POLICY)
+    if default_type != "text/plain":
+        msg.set_default_type(default_type)
+    body = _headers(text, msg)
+    maintype = msg.get_content_maintype()
+    if maintype == "multipart":
+        _multipart(body, msg, depth)
+    elif msg.get_content_type() == "message/delivery-status":
+        msg.set_payload(_delivery_status(body, depth))
+    elif maintype == "message":
+        msg.set_payload([_message(body, depth + 1)])
+    else:
+        msg.set_payload(body)
+    return msg
+
+
+# A header block every line of which is a field or a continuation, ended by an empty line.
+_PLAIN_BLOCK = re.compile(r"(?:[\041-\071\073-\176]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+\n")
+_FIELD_START = re.compile(r"\n(?![ \t])")
+_LINES = re.compile(r"[^\n]*\n|[^\n]+$")
+
+
+def _headers(text: str, msg: Message) -> str:
+    """Add the header fields at the start of ``text`` to ``msg``; return the body."""
+    plain = _PLAIN_BLOCK.match(text)
+    if plain and not text.startswith("From "):
+        block = text[: plain.end() - 2]  # without the newline of the last field and the empty line
+        for field in _FIELD_START.split(block):
+            name, value = field.split(":", 1)
+            msg._headers.append((name, value.lstrip(" \t")))  # as compat32's header_source_parse
+        return text[plain.end() :]
+    return _headers_line_by_line(text, msg)
+
+
+def _headers_line_by_line(text: str, msg: Message) -> str:
+    """The same, for blocks with odd lines, following the email package's rules line by line."""
+    pos = 0
+    if text.startswith("From "):
+        raise _Unusual  # an mbox separator inside a part: leave it to the email package
+    fields: list[list[str]] = []
+    field_defects: list[errors.MessageDefect] = []  # reported after the block's own (the email package's order)
+    dropping = False
+    length = len(text)
+    while pos < length:
+        end = text.find("\n", pos)
+        line_end = length if end < 0 else end
+        line = text[pos:line_end]
+        if not line:
+            pos = line_end + 1
+            break  # only an empty line ends the header block; " " is a continuation line
+        if line[0] in " \t":
+            if fields and not dropping:
+                fields[-1].append("\n" + line)
+            else:  # a continuation with no field before it (or after a dropped one) is dropped
+                field_defects.append(errors.FirstHeaderLineIsContinuationDefect(line))
+        elif line.startswith(":"):
+            dropping = True  # no field name: the email package drops it and its continuation lines
+            field_defects.append(errors.InvalidHeaderDefect("Missing header name."))
+        elif line.startswith("From "):
+            raise _Unusual  # an envelope line among the headers has rules of its own
+        elif _HEADER_LINE.match(line):
+            fields.append([line])
+            dropping = False
+        else:
+            msg.defects.append(errors.MissingHeaderBodySeparatorDefect())
+            break  # a line that is no header starts the body (the email package does the same)
+        pos = line_end + 1
+    msg.defects.extend(field_defects)
+    for lines in fields:
+        name, value = "".join(lines).split(":", 1)
+        msg._headers.append((name, value.lstrip(" \t").rstrip("\r\n")))  # as compat32's header_source_parse
+    return text[pos:] if pos <= length else ""
+
+
+def _multipart(body: str, msg: Message, depth: int) -> None:
+    boundary = msg.get_boundary()
+    if not boundary:
+        raise _Unusual  # a multipart without a boundary: the email package's recovery decides
+    if str(msg.get("content-transfer-encoding", "8bit")).lower() not in ("7bit", "8bit", "binary"):
+        msg.defects.append(errors.InvalidMultipartContentTransferEncodingDefect())  # RFC 2045 §6.4
+    default_type = "message/rfc822" if msg.get_content_subtype() == "digest" else "text/plain"
+    marks = _boundaries(body, "--" + boundary)
+    if not marks or marks[0][2]:
+        raise _Unusual  # no start boundary
+    parts = []
+    i = 0
+    closed = False
+    while not closed:
+        # Boundary lines right after one another count as one (the email package skips them).
+        while i + 1 < len(marks) and marks[i + 1][0] == marks[i][1]:
+            i += 1
+        last = i + 1 >= len(marks)  # no closing boundary (a truncated copy): the part runs to the end
+        part = _message(body[marks[i][1] : len(body) if last else marks[i + 1][0]], depth + 1, default_type)
+        _drop_boundary_newline(part)
+        parts.append(part)
+        if last:
+            break
+        i += 1
+        closed = marks[i][2]
+    preamble = body[: marks[0][0]]
+    msg.preamble = (preamble[:-1] if preamble.endswith("\n") else preamble) if preamble else None
+    if closed:
+        msg.epilogue = body[marks[i][1] :]  # everything after the closing boundary line
+    else:
+        msg.defects.append(errors.CloseBoundaryNotFoundDefect())
+    msg.set_payload(parts)
+
+
+def _drop_boundary_newline(part: Message) -> None:
+    """The newline before a boundary line belongs to the boundary (RFC 2046 §5.1.1).
+
+    Exactly as the email package does it: the newline comes off the part's text
+    payload, a multipart's epilogue, or, for a message/* part, off its innermost
+    message (the last block of a delivery status).
+    """
+    last = part
+    while last.get_content_maintype() == "message" and isinstance(inner := last._payload, list) and inner:
+        last = inner[-1]  # a message/* part's own message, or the last block of a delivery status
+    payload = last._payload  # not get_payload(): that turns 8-bit bytes into U+FFFD through the charset
+    if last.get_content_maintype() == "multipart":
+        if last.epilogue == "":
+            last.epilogue = None
+        elif last.epilogue and last.epilogue.endswith("\n"):
+            last.epilogue = last.epilogue[:-1]
+    elif isinstance(payload, str) and payload.endswith("\n"):
+        last._payload = payload[:-1]
+
+
+def _boundaries(body: str, separator: str) -> list[tuple[int, int, bool]]:
+    """(line start, start of the next line, is it the closing one) of every boundary line.
+
+    A boundary line is the separator at the start of a line, optionally ``--``, then
+    only blanks (RFC 2046 §5.1.1); text after it (``--b`` inside ``--bx``) is no boundary.
+    """
+    found = []
+    pos = 0
+    length = len(body)
+    while True:
+        at = body.find(separator, pos)
+        if at < 0:
+            return found
+        pos = at + len(separator)
+        if at and body[at - 1] != "\n":
+            continue
+        end = body.find("\n", pos)
+        end = length if end < 0 else end
+        rest = body[pos:end]
+        closing = rest.startswith("--")
+        if rest[2 if closing else 0 :].strip(" \t"):
+            continue
+        found.append((at, min(end + 1, length), closing))
+def _delivery_status(body: str, depth: int) -> list[Message]:
+    """The header blocks of a delivery-status body, split as the email package splits them.
+
+    A block ends at an empty line; that line is consumed, and unless the body ends
+    there another block follows (so two empty lines in a row make an empty block).
+    """
+    lines = _LINES.findall(body)  # not str.splitlines(): it also splits at \v, \f and other separators
+    blocks = []
+    i = 0
+    while True:
+        start = i
+        while i < len(lines) and lines[i] != "\n":
+            i += 1
+        blocks.append(_block("".join(lines[start:i]), depth + 1))
+        i += 1  # the empty line that ended the block (or nothing, at the end)
+        if i >= len(lines):
+            return blocks
+
+
+def _block(text: str, depth: int) -> Message:
+    """One block, read as a message in its own right (as the email package reads it)."""
+    if not text:
+        block = Parsed(policy=_POLICY)
+        block.set_payload("")
+        return block
+    return _message(text, depth)
