@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from verpd.classify import classify, severity
+from verpd.classify import classify, phrases, severity
 from verpd.classify.status import meaning, reconcile
 from verpd.model import RecipientFacts, ReportKind, Severity
 
@@ -97,3 +98,22 @@ def test_status_meanings_ignore_the_class_digit() -> None:
 def test_hard_means_the_address_is_dead(reason: str, status: str | None, reply: int | None, expected: Severity) -> None:
     """Sisimai 5: hard only for userunknown, hostunknown, hasmoved and a 5xx notaccept."""
     assert severity(reason, status, reply) is expected
+
+
+PHRASE_SETS = [(name, value) for name, value in sorted(vars(phrases).items()) if isinstance(value, phrases.Phrases)]
+
+
+@pytest.mark.parametrize(("name", "phrase_set"), PHRASE_SETS, ids=[name for name, _ in PHRASE_SETS])
+def test_keyword_prefilter_never_hides_a_match(name: str, phrase_set: phrases.Phrases) -> None:
+    """Every string the phrase set's pattern matches contains one of its derived keywords (so skipping is safe)."""
+    if phrase_set.keywords is None:
+        return  # no prefilter: the regex always runs
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    @given(st.from_regex(phrase_set.regex))
+    def matched_text_has_a_keyword(text: str) -> None:
+        match = phrase_set.regex.search(text)
+        assert match is not None
+        assert any(word in match.group(0) for word in phrase_set.keywords), (match.group(0), phrase_set.keywords)
+
+    matched_text_has_a_keyword()

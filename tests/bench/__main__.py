@@ -25,7 +25,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000, help="lmtp: bounces to deliver in all")
     parser.add_argument("--corpus", type=Path, default=Path(os.environ.get("VERPD_BENCH_CORPUS", shared_dir() / "corpus/sisimai/emails")),
                         help="parse: directory of messages (default: the shared Sisimai corpus)")
-    parser.add_argument("--repeat", type=int, default=10, help="parse: how many times each message is parsed")
+    parser.add_argument("--repeat", type=int, default=20, help="parse: how many times each message is parsed per run")
+    parser.add_argument("--rounds", type=int, default=3, help="parse: runs per parser (the median is reported)")
     args = parser.parse_args()
     which = args.which or list(BENCHMARKS)
     unknown = set(which) - set(BENCHMARKS)
@@ -33,7 +34,7 @@ def main() -> None:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     if "parse" in which:
         if args.corpus.is_dir():
-            bench_parse.run(args.corpus, args.repeat)
+            bench_parse.run(args.corpus, args.repeat, args.rounds)
         else:
             print(f"parse: no corpus at {args.corpus} (set VERPD_BENCH_CORPUS or --corpus DIR)")
     if "lmtp" in which:

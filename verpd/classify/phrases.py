@@ -11,8 +11,96 @@ from __future__ import annotations
 import re
 
 
-def _any(*alternatives: str) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{a})" for a in alternatives))
+class Phrases:
+    """A compiled phrase set that skips the regular expression when it cannot match.
+
+    Every match of the pattern must contain one of ``keywords``, literal words
+    derived from the pattern's syntax tree (see :func:`required_words`); a plain
+    substring test for them is far cheaper than running a large alternation, and
+    most diagnostics hold the words of only a few reasons.
+    """
+
+    _UNSET = object()
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._regex: re.Pattern[str] | None = None
+        self._keywords: object = Phrases._UNSET
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        """The compiled pattern (compiled on first use: start-up stays short)."""
+        if self._regex is None:
+            self._regex = re.compile(self.pattern)
+        return self._regex
+
+    @property
+    def keywords(self) -> frozenset[str] | None:
+        if self._keywords is Phrases._UNSET:
+            self._keywords = required_words(self.pattern)
+        return self._keywords  # type: ignore[return-value]
+
+    def search(self, text: str) -> re.Match[str] | None:
+        keywords = self.keywords
+        if keywords is not None and not any(word in text for word in keywords):
+            return None
+        return self.regex.search(text)
+
+
+def _any(*alternatives: str) -> Phrases:
+    return Phrases("|".join(f"(?:{a})" for a in alternatives))
+
+
+def required_words(pattern: str) -> frozenset[str] | None:
+    """Literal words one of which occurs in every match of ``pattern``, or None if unknown.
+
+    A sequence needs all of its mandatory items, so the best-known requirement of any
+    single item stands for it; an alternation needs one requirement per branch.
+    """
+    from re import _parser  # the stdlib's own pattern parser (re.sre_parse)
+
+    words = _required(_parser.parse(pattern).data)
+    if words is None:
+        return None
+    # A word that contains another adds nothing: the shorter one occurs whenever it does.
+    return frozenset(w for w in words if not any(other != w and other in w for other in words))
+
+
+_MIN_WORD = 3
+
+
+def _required(items) -> frozenset[str] | None:  # type: ignore[no-untyped-def]
+    from re import _constants as c
+
+    candidates: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        if len(run) >= _MIN_WORD:
+            candidates.append(frozenset({"".join(run)}))
+        run.clear()
+
+    for op, av in items:
+        if op is c.LITERAL:
+            run.append(chr(av))
+            continue
+        close_run()
+        if op is c.SUBPATTERN:
+            found = _required(av[3].data)
+        elif op is c.BRANCH:
+            branches = [_required(branch.data) for branch in av[1]]
+            found = None if any(b is None for b in branches) else frozenset().union(*branches)  # type: ignore[arg-type]
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
+            found = _required(av[2].data)
+        else:
+            found = None  # character classes, anchors, look-arounds, optional parts
+        if found:
+            candidates.append(found)
+    close_run()
+    if not candidates:
+        return None
+    # The requirement whose shortest word is longest rules out the most texts.
+    return max(candidates, key=lambda words: (min(map(len, words)), -len(words)))
 
 
 MAILBOXFULL = _any(

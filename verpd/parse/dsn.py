@@ -48,6 +48,8 @@ class DeliveryStatusDetector:
 
 def _blocks_in_text(mail: Mail) -> list[Message]:
     """DSN fields written as plain text: consecutive field lines form blocks."""
+    if "-recipient:" not in mail.text_lower and "-recipient :" not in mail.text_lower:
+        return []  # without a recipient field there is nothing to read
     if not any(_TEXT_FIELD.match(line) for line in mail.lines[:400]):
         return []
     chunks: list[list[str]] = [[]]
@@ -138,7 +140,7 @@ def _with_command(facts: RecipientFacts, mail: Mail) -> RecipientFacts:
     """
     if facts.command and facts.diagnostic:
         return facts
-    paragraphs = _paragraphs_about(facts.address, mail.lines)
+    paragraphs = _paragraphs_about(facts.address, mail.lines, mail.lines_lower)
     if not paragraphs:
         return facts
     command = facts.command or next((c for p in paragraphs if (c := find_command(p))), None)
@@ -159,17 +161,17 @@ def _says_more_than(paragraph: str, address: str) -> bool:
 _BANNER = re.compile(r"-{3,}[^-]*-{3,}")
 
 
-def _paragraphs_about(address: str, lines: list[str]) -> list[str]:
+def _paragraphs_about(address: str, lines: list[str], lines_lower: list[str]) -> list[str]:
     """Every text paragraph naming ``address``, except echoes of the original's headers.
 
     Postfix writes ``<addr>: host ... said: ...``; Oracle's text part repeats
     ``To: <addr>`` / ``Subject: ...`` from the original, which says nothing of the error.
     """
     needle = address.lower()
-    found = []
+    found: list[str] = []
     i = 0
     while i < len(lines):
-        if needle not in lines[i].lower():
+        if needle not in lines_lower[i]:
             i += 1
             continue
         start = i

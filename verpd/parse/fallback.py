@@ -53,7 +53,7 @@ from email.utils import getaddresses
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.mail import FEEDBACK_REPORT_TYPES, Mail
 from verpd.parse.message import header_text
-from verpd.parse.text import ADDRESS, clean_diagnostic
+from verpd.parse.text import ADDRESS, LazyPattern, clean_diagnostic
 
 MAX_LINES = 400  # report lines looked at
 MAX_RECIPIENTS = 50
@@ -91,7 +91,7 @@ _AUTO_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Vacation"
 
 # --- where the report ends --------------------------------------------------------------
 
-_COPY = re.compile(
+_COPY = LazyPattern(
     r"^\s*(?:"
     r"[-=_*#|>~+]{2,}.*?\b(?:original|returned|unsent|undelivered\s+message|copy\s+of|headers?\s+(?:of|follow)|message\s+(?:text|headers?|body|follows)|rfc\s?822|attached\s+message)"
     r"|(?:original|unsent|returned|undelivered)\s+message\s*(?:follows|below|is\s+(?:attached|included|below))"
@@ -102,14 +102,14 @@ _COPY = re.compile(
     r")",
     re.IGNORECASE,
 )
-_HEADER_START = re.compile(
+_HEADER_START = LazyPattern(
     r"^(?:Received|Return-Path|DKIM-Signature|DomainKey-Signature|Message-I[Dd]|Delivered-To|Authentication-Results|ARC-[\w-]+|X-[\w-]+|MIME-Version|Content-Transfer-Encoding|References|In-Reply-To|Thread-\w+)\s?:",
     re.IGNORECASE,
 )
 
 # --- what marks an address as failed ----------------------------------------------------
 
-_INTRO = re.compile(
+_INTRO = LazyPattern(
     r"following\s+(?:e-?mail\s+)?(?:address|recipient|destination|user|mailbox)|(?:address|recipient)(?:e?s|\(e?s\))?\s+(?:below|listed)|"
     r"(?:not|n't|unable\s+to|could\s+not|couldn't|cannot|can't)\s+(?:be\s+)?(?:deliver(?:ed)?|sent|reach(?:ed)?|transmitted|relayed)(?:\s+(?:your|the)\s+message)?\s+to\s*:?\s*$|"
     r"failed\s+(?:addresses|recipients)|(?:address|recipient)(?:e?s|\(e?s\))\s+(?:failed|follow)|permanent\s+fatal\s+errors|transient\s+non-fatal\s+errors|delivery\s+(?:errors|problems)|"
@@ -118,12 +118,12 @@ _INTRO = re.compile(
     r"(?:以下|下記)の.{0,12}(?:アドレス|宛先|受信者)|(?:以下|下列)(?:收件人|地址)",
     re.IGNORECASE,
 )
-_SUCCESS = re.compile(r"\bsuccess(?:ful(?:ly)?)?\b|\brelayed\b|\bwithout\s+error|\bwas\s+delivered\s+to\b|\bdelivered\s+to\s+the\s+following", re.IGNORECASE)
-_DELAY = re.compile(r"\bdelay|\bwarning\b|transient|non-fatal|will\s+(?:be\s+)?(?:retr|re-?tried|continue|keep\s+trying)|not\s+yet\s+been\s+delivered|still\s+(?:trying|queued)", re.IGNORECASE)
-_PERMANENT = re.compile(r"permanent|fatal|given\s+up|gave\s+up", re.IGNORECASE)
+_SUCCESS = LazyPattern(r"\bsuccess(?:ful(?:ly)?)?\b|\brelayed\b|\bwithout\s+error|\bwas\s+delivered\s+to\b|\bdelivered\s+to\s+the\s+following", re.IGNORECASE)
+_DELAY = LazyPattern(r"\bdelay|\bwarning\b|transient|non-fatal|will\s+(?:be\s+)?(?:retr|re-?tried|continue|keep\s+trying)|not\s+yet\s+been\s+delivered|still\s+(?:trying|queued)", re.IGNORECASE)
+_PERMANENT = LazyPattern(r"permanent|fatal|given\s+up|gave\s+up", re.IGNORECASE)
 # Error text: a reply or status code, or words that name what went wrong ("strong"), or the
 # generic words any failure notice uses ("weak": enough with a list sentence, not as the error).
-_STRONG = re.compile(
+_STRONG = LazyPattern(
     r"(?<![\d.:/-])[45]\d\d(?![\d.:/])|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}(?![\d.])|"
     r"unknown|not\s+found|no\s+such|does\s*n[o']t\s+exist|not\s+exist|invalid|reject|refus|denied|unavailable|disabled|inactive|suspend|quota|\bfull\b|exceed|"
     r"unroutable|unrouteable|not\s+recogni[sz]ed|not\s+listed|blocked|blacklist|spam|timed?\s?out|expired|"
@@ -131,30 +131,30 @@ _STRONG = re.compile(
     r"存在しません|見つかりません|拒否|満杯|容量|unbekannt|inconnu|introuvable|desconocido|inexistente|sconosciuto",
     re.IGNORECASE,
 )
-_WEAK = re.compile(r"could\s+not|couldn't|cannot|can't|unable|fail|error|bounced|not\s+delivered|undeliver|problem|temporar|permanent|失敗|エラー|できません|unzustellbar", re.IGNORECASE)
-_LEADING = re.compile(r"""^\s*(?:>>>\s*|[*\-•]+\s*|\d+[.)]\s+)?(?:(?:RCPT\s+TO|(?:original\s+|final\s+|failed\s+|invalid\s+|unknown\s+)?(?:recipient|address(?:ee)?)(?:\s+address)?(?:\(e?s\)|e?s)?)\s*:\s*)?[<"'(\[]*\s*(""" + ADDRESS.pattern + r""")\s*[>"')\]]*\s*(.*)$""", re.IGNORECASE)
-_DISPLAY_THEN_ADDRESS = re.compile(r"^\s*<(" + ADDRESS.pattern + r")>\s*(.*)$")
-_TARGET_BEFORE = re.compile(
+_WEAK = LazyPattern(r"could\s+not|couldn't|cannot|can't|unable|fail|error|bounced|not\s+delivered|undeliver|problem|temporar|permanent|失敗|エラー|できません|unzustellbar", re.IGNORECASE)
+_LEADING = LazyPattern(r"""^\s*(?:>>>\s*|[*\-•]+\s*|\d+[.)]\s+)?(?:(?:RCPT\s+TO|(?:original\s+|final\s+|failed\s+|invalid\s+|unknown\s+)?(?:recipient|address(?:ee)?)(?:\s+address)?(?:\(e?s\)|e?s)?)\s*:\s*)?[<"'(\[]*\s*(""" + ADDRESS.pattern + r""")\s*[>"')\]]*\s*(.*)$""", re.IGNORECASE)
+_DISPLAY_THEN_ADDRESS = LazyPattern(r"^\s*<(" + ADDRESS.pattern + r")>\s*(.*)$")
+_TARGET_BEFORE = LazyPattern(
     r"(?:\bto|recipients?|addressee|address|user|mailbox|account|\bfor|rcpt\s+to|\ban|\b[àa]|destinataire|destinatario|destinat[áa]rio|empf[äa]nger|宛先)\s*:?\s*[<\"'(\[]*\s*$",
     re.IGNORECASE,
 )
-_FAILURE_WORDS = re.compile(
+_FAILURE_WORDS = LazyPattern(
     r"nicht\s+zugestellt|konnte\s+nicht|unzustellbar|fehlgeschlagen|n'a\s+pas\s+pu|impossible|[ée]chec|non\s+remis|no\s+(?:se\s+)?(?:pudo|ha\s+podido)|"
     r"non\s+(?:è\s+stato|recapitat)|n[ãa]o\s+(?:foi|p[ôo]de)|"
     r"\b(?:was|were|has|have|been)\s+not\b|\bnot\s+(?:be(?:en)?\s+)?(?:relayed|delivered|sent|accepted)|could\s+not|couldn't|cannot|can't|unable|fail|error|not\s+(?:be\s+)?delivered|undeliver|reject|refus|denied|unknown|invalid|does\s*n[o']t\s+exist|no\s+such|not\s+found|bounced|problem",
     re.IGNORECASE,
 )
-_ERROR_AFTER = re.compile(
+_ERROR_AFTER = LazyPattern(
     r"""^[>"')\]]*\s*(?:\.\.\.|:|-|,)?\s*(?:[45]\d\d\b|[45]\.\d{1,3}\.\d{1,3}|user\s+unknown|unknown|no\s+such|not\s+found|does\s*n[o']t\s+exist|invalid|rejected|refused|mailbox|quota|disabled|not\s+listed|host\s+unknown)""",
     re.IGNORECASE,
 )
-_SENDER_BEFORE = re.compile(r"(?:\bfrom|sender|(?:sent|written|originated)\s+by|envelope-from|mail\s+from|reply-to|return-path|errors-to|message-id|msgid)\s*:?\s*[<\"'(\[]*\s*$", re.IGNORECASE)
-_CONTACT_BEFORE = re.compile(r"(?:\bcontact|write\s+to|send\s+(?:an?\s+)?(?:e-?mail|message|mail)\s+to|assistance|questions?)\b[^.]{0,30}?(?:\bat\b)?\s*:?\s*[<\"'(\[]*\s*$", re.IGNORECASE)
-_FAILED_LABEL_BEFORE = re.compile(r"\b(?:fail(?:ed|ure|s)?|errors?|undeliverable|undelivered|rejected|refused|unknown|invalid|bounced)\b[^.:;@]{0,40}:\s*[<\"'(\[]*\s*$", re.IGNORECASE)
-_CODE = re.compile(r"(?<![\d.:/-])[245]\d\d(?![\d.:/])|(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.])")
-_SUMMARY_FIELD = re.compile(r"^\s*(?:to|cc|bcc)\s*:\s*[<\"']*\s*$", re.IGNORECASE)  # the original's To: quoted in a report
-_SECTION = re.compile(r"^\s*[-=_*#|~+]{3,}")
-_LABEL_ONLY = re.compile(r"^\s*[^.!?]{0,60}:\s*$")
+_SENDER_BEFORE = LazyPattern(r"(?:\bfrom|sender|(?:sent|written|originated)\s+by|envelope-from|mail\s+from|reply-to|return-path|errors-to|message-id|msgid)\s*:?\s*[<\"'(\[]*\s*$", re.IGNORECASE)
+_CONTACT_BEFORE = LazyPattern(r"(?:\bcontact|write\s+to|send\s+(?:an?\s+)?(?:e-?mail|message|mail)\s+to|assistance|questions?)\b[^.]{0,30}?(?:\bat\b)?\s*:?\s*[<\"'(\[]*\s*$", re.IGNORECASE)
+_FAILED_LABEL_BEFORE = LazyPattern(r"\b(?:fail(?:ed|ure|s)?|errors?|undeliverable|undelivered|rejected|refused|unknown|invalid|bounced)\b[^.:;@]{0,40}:\s*[<\"'(\[]*\s*$", re.IGNORECASE)
+_CODE = LazyPattern(r"(?<![\d.:/-])[245]\d\d(?![\d.:/])|(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.])")
+_SUMMARY_FIELD = LazyPattern(r"^\s*(?:to|cc|bcc)\s*:\s*[<\"']*\s*$", re.IGNORECASE)  # the original's To: quoted in a report
+_SECTION = LazyPattern(r"^\s*[-=_*#|~+]{3,}")
+_LABEL_ONLY = LazyPattern(r"^\s*[^.!?]{0,60}:\s*$")
 
 
 class FallbackDetector:

@@ -102,6 +102,16 @@ class Mail:
         return self.text.split("\n")
 
     @cached_property
+    def text_lower(self) -> str:
+        """``text`` lower-cased, for case-insensitive substring tests."""
+        return self.text.lower()
+
+    @cached_property
+    def lines_lower(self) -> list[str]:
+        """``lines`` lower-cased (same indices)."""
+        return self.text_lower.split("\n")
+
+    @cached_property
     def delivery_status(self) -> list[Message]:
         """The header blocks of the (global-)delivery-status part, however it is encoded."""
         for part in self.parts_of(DELIVERY_STATUS_TYPES):

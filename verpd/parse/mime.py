@@ -40,14 +40,20 @@ class Parsed(Message):
 
     _index: dict[str, tuple[str, str]] | None = None
     _type: str | None = None
+    _lookups = 0
 
     def _lookup(self, name: str) -> tuple[str, str] | None:
         index = self._index
         if index is None:
+            self._lookups += 1
+            name = name.lower()
+            if self._lookups == 1:  # most parts are asked once (their type): a scan is cheaper
+                return next(((k, v) for k, v in self._headers if k.lower() == name), None)
             index = {}
             for key, value in self._headers:
                 index.setdefault(key.lower(), (key, value))
             self._index = index
+            return index.get(name)
         return index.get(name.lower())
 
     def get(self, name, failobj=None):  # type: ignore[no-untyped-def]
@@ -62,6 +68,7 @@ class Parsed(Message):
     def _changed(self) -> None:
         self._index = None
         self._type = None
+        self._lookups = 0
 
     def __setitem__(self, name, val):  # type: ignore[no-untyped-def]
         self._changed()
@@ -127,8 +134,9 @@ def _message(text: str, depth: int, default_type: str = "text/plain") -> Message
     return msg
 
 
-# A header block every line of which is a field or a continuation, ended by an empty line.
-_PLAIN_BLOCK = re.compile(r"(?:[\041-\071\073-\176]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+\n")
+# A header block every line of which is a field or a continuation, ended by an empty line
+# or by the end of the text (a delivery-status block, a part with headers only).
+_PLAIN_BLOCK = re.compile(r"((?:[\041-\071\073-\176]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+)(?:\n|\Z)")
 _FIELD_START = re.compile(r"\n(?![ \t])")
 _LINES = re.compile(r"[^\n]*\n|[^\n]+$")
 
@@ -137,7 +145,7 @@ def _headers(text: str, msg: Message) -> str:
     """Add the header fields at the start of ``text`` to ``msg``; return the body."""
     plain = _PLAIN_BLOCK.match(text)
     if plain and not text.startswith("From "):
-        block = text[: plain.end() - 2]  # without the newline of the last field and the empty line
+        block = text[: plain.end(1) - 1]  # without the newline of the last field
         for field in _FIELD_START.split(block):
             name, value = field.split(":", 1)
             msg._headers.append((name, value.lstrip(" \t")))  # as compat32's header_source_parse

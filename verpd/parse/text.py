@@ -175,3 +175,42 @@ def unfold_reply(lines: list[str]) -> str:
 def find_status_beside_ips(text: str) -> str | None:
     """Like :func:`find_status`, but never reads a status code out of an IPv4 address (``4.2.2.1``)."""
     return find_status(_IPV4.sub(" ", text)) if "." in text else None
+
+
+class LazyPattern:
+    """A regular expression compiled on first use: start-up does not pay for patterns
+    that only run once a rare fingerprint has matched (``.pattern`` is there at once)."""
+
+    __slots__ = ("pattern", "flags", "_compiled")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern = pattern
+        self.flags = flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def _regex(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(self.pattern, self.flags)
+        return self._compiled
+
+    def search(self, string: str, *args: int) -> re.Match[str] | None:
+        return self._regex().search(string, *args)
+
+    def match(self, string: str, *args: int) -> re.Match[str] | None:
+        return self._regex().match(string, *args)
+
+    def fullmatch(self, string: str, *args: int) -> re.Match[str] | None:
+        return self._regex().fullmatch(string, *args)
+
+    def finditer(self, string: str, *args: int):  # type: ignore[no-untyped-def]
+        return self._regex().finditer(string, *args)
+
+    def findall(self, string: str, *args: int) -> list:  # type: ignore[type-arg]
+        return self._regex().findall(string, *args)
+
+    def sub(self, repl, string: str, count: int = 0) -> str:  # type: ignore[no-untyped-def]
+        return self._regex().sub(repl, string, count)
+
+    def split(self, string: str, maxsplit: int = 0) -> list[str]:
+        return self._regex().split(string, maxsplit)
+
