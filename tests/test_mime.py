@@ -64,3 +64,37 @@ def test_tree_equals_the_email_packages_on_damaged_input(path: Path, insertions:
         at = int(where * len(text))
         text = text[:at] + piece + text[at:]
     assert_same_tree(text[: max(1, int(len(text) * (0.3 + 0.7 * cut)))])
+
+
+BROKEN_MULTIPARTS = {
+    "no boundary parameter": "Content-Type: multipart/report\n\nsome text\n--b\nmore\n",
+    "no opening boundary line": "Content-Type: multipart/mixed; boundary=b\n\nsome text\n--b--\nafter\n",
+    "no boundary line at all": "Content-Type: multipart/mixed; boundary=b\n\nsome text\n",
+    "nested part without boundary": (
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: multipart/alternative\n\ninner\n\n--b\n\nx\n--b--\n"
+    ),
+    "nested part without opening line": (
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: multipart/alternative; boundary=c\n\ninner\n--c--\n--b--\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("text", BROKEN_MULTIPARTS.values(), ids=BROKEN_MULTIPARTS.keys())
+def test_broken_multiparts_recover_as_the_email_package_does(text: str) -> None:
+    """Payload, epilogue and defects (StartBoundaryNotFound, NoBoundaryInMultipart, MultipartInvariantViolation) match."""
+    assert_same_tree(text)
+
+
+def test_cached_lookups_follow_every_header_change() -> None:
+    """Header, type and parameter answers are cached; each mutator drops the cache."""
+    msg = read("Content-Type: multipart/mixed; boundary=a\nSubject: one\n\n--a\n\nx\n--a--\n")
+    assert (msg.get_boundary(), msg.get_content_subtype(), msg["subject"]) == ("a", "mixed", "one")
+    assert msg["subject"] == "one"  # a second lookup answers from the index
+    msg.set_boundary("b")
+    msg.set_param("charset", "utf-8")
+    msg.replace_header("Subject", "two")
+    assert (msg.get_boundary(), msg.get_content_charset(), msg["subject"]) == ("b", "utf-8", "two")
+    msg.set_type("text/plain")
+    del msg["Subject"]
+    msg["Subject"] = "three"
+    assert (msg.get_content_type(), msg.get_content_maintype(), msg["subject"]) == ("text/plain", "text", "three")

@@ -9,46 +9,96 @@ decides in which order and in which context (status code, SMTP command) they cou
 from __future__ import annotations
 
 import re
+from functools import cached_property
 
 
 class Phrases:
-    """A compiled phrase set that skips the regular expression when it cannot match.
+    """A phrase set that runs a regular expression only where it could match.
 
-    Every match of the pattern must contain one of ``keywords``, literal words
-    derived from the pattern's syntax tree (see :func:`required_words`); a plain
-    substring test for them is far cheaper than running a large alternation, and
-    most diagnostics hold the words of only a few reasons.
+    The set is split into its top-level alternatives. Every match of one alternative
+    contains one of its ``keywords``, literal words derived from its syntax tree (see
+    :func:`required_words`); a plain substring test for them is far cheaper than
+    running a large alternation, and a diagnostic holds the words of only a few
+    alternatives. The set's own keywords (the union) rule out most texts at once.
+    An alternative without a usable keyword always runs.
     """
 
     _UNSET = object()
 
-    def __init__(self, pattern: str) -> None:
-        self.pattern = pattern
-        self._regex: re.Pattern[str] | None = None
-        self._keywords: object = Phrases._UNSET
+    def __init__(self, alternatives: list[str]) -> None:
+        self.pattern = "|".join(f"(?:{a})" for a in alternatives)
+        self._branches = [branch for a in alternatives for branch in split_branches(a)]
+        self._plan: object = Phrases._UNSET
 
-    @property
+    @cached_property
     def regex(self) -> re.Pattern[str]:
-        """The compiled pattern (compiled on first use: start-up stays short)."""
-        if self._regex is None:
-            self._regex = re.compile(self.pattern)
-        return self._regex
+        """The whole set as one pattern: what :meth:`search` answers, without the shortcuts."""
+        return re.compile(self.pattern)
 
     @property
     def keywords(self) -> frozenset[str] | None:
-        if self._keywords is Phrases._UNSET:
-            self._keywords = required_words(self.pattern)
-        return self._keywords  # type: ignore[return-value]
+        """Words one of which every match contains (None: some alternative has none)."""
+        return self._compiled()[0]
 
-    def search(self, text: str) -> re.Match[str] | None:
-        keywords = self.keywords
-        if keywords is not None and not any(word in text for word in keywords):
-            return None
-        return self.regex.search(text)
+    def _compiled(self) -> tuple[frozenset[str] | None, list[tuple[frozenset[str] | None, re.Pattern[str]]]]:
+        # Built on first use: start-up stays short and unused sets cost nothing.
+        if self._plan is Phrases._UNSET:
+            guarded = [(required_words(branch), re.compile(branch)) for branch in self._branches]
+            every = None if any(words is None for words, _ in guarded) else _minimal(frozenset().union(*(w for w, _ in guarded)))  # type: ignore[misc]
+            self._plan = (every, guarded)
+        return self._plan  # type: ignore[return-value]
+
+    def search(self, text: str) -> bool:
+        """Whether any phrase of the set occurs in ``text``."""
+        every, guarded = self._compiled()
+        if every is not None and not _contains_any(text, every):
+            return False
+        for words, regex in guarded:
+            if (words is None or _contains_any(text, words)) and regex.search(text):
+                return True
+        return False
+
+
+def _contains_any(text: str, words: frozenset[str]) -> bool:
+    for word in words:  # a plain loop: any() over a generator costs twice as much here
+        if word in text:
+            return True
+    return False
 
 
 def _any(*alternatives: str) -> Phrases:
-    return Phrases("|".join(f"(?:{a})" for a in alternatives))
+    return Phrases(list(alternatives))
+
+
+def split_branches(pattern: str) -> list[str]:
+    """``pattern``'s top-level alternatives: ``a|b(c|d)`` gives ``a`` and ``b(c|d)``."""
+    branches, depth, start, i = [], 0, 0, 0
+    class_from = -1  # inside a character class: where its members start ("]" there is a member)
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if class_from >= 0:
+            if char == "]" and i > class_from:
+                class_from = -1
+        elif char == "[":
+            class_from = i + (2 if pattern[i + 1 : i + 2] == "^" else 1)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            branches.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    branches.append(pattern[start:])
+    return branches
+
+
+def _minimal(words: frozenset[str]) -> frozenset[str]:
+    """A word that contains another adds nothing: the shorter one occurs whenever it does."""
+    return frozenset(w for w in words if not any(other != w and other in w for other in words))
 
 
 def required_words(pattern: str) -> frozenset[str] | None:
@@ -60,10 +110,7 @@ def required_words(pattern: str) -> frozenset[str] | None:
     from re import _parser  # the stdlib's own pattern parser (re.sre_parse)
 
     words = _required(_parser.parse(pattern).data)
-    if words is None:
-        return None
-    # A word that contains another adds nothing: the shorter one occurs whenever it does.
-    return frozenset(w for w in words if not any(other != w and other in w for other in words))
+    return None if words is None else _minimal(words)
 
 
 _MIN_WORD = 3

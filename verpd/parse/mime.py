@@ -8,9 +8,11 @@ see exactly what the email package would give them (header values as written,
 folding included; ``message/*`` parts parsed as messages; ``message/delivery-status``
 as a list of header blocks; 8-bit bytes as surrogate escapes).
 
-What it does not model precisely (defect lists, the email package's recovery from
-badly broken multiparts) it hands to the email package: :func:`read` falls back to
-it whenever the structure is unusual.
+It reproduces the email package's defect lists and its recovery from broken
+multiparts (no boundary, no opening or closing boundary line, a truncated copy);
+what it does not model (an mbox ``From `` line inside a part, an empty boundary,
+nesting deeper than 50) it hands to the email package: :func:`read` falls back to
+it whenever the structure is that unusual.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from email.message import Message
 _POLICY = email.policy.compat32
 _HEADER_LINE = re.compile(r"[\041-\071\073-\176]*:")  # a field name and its colon (RFC 5322 ftext)
 _MAX_DEPTH = 50
+_MISSING = object()
 
 
 class _Unusual(Exception):
@@ -40,6 +43,7 @@ class Parsed(Message):
 
     _index: dict[str, tuple[str, str]] | None = None
     _type: str | None = None
+    _params: dict | None = None
     _lookups = 0
 
     def _lookup(self, name: str) -> tuple[str, str] | None:
@@ -65,9 +69,27 @@ class Parsed(Message):
             self._type = super().get_content_type()
         return self._type
 
+    def _get_params_preserve(self, failobj, header):  # type: ignore[no-untyped-def]
+        # Behind get_param / get_boundary / get_content_charset: parsed once per header.
+        cache = self._params
+        if cache is None:
+            cache = self._params = {}
+        key = header.lower()
+        found = cache.get(key, _MISSING)
+        if found is _MISSING:
+            found = cache[key] = super()._get_params_preserve(_MISSING, header)
+        return failobj if found is _MISSING else found
+
+    def get_content_maintype(self) -> str:
+        return self.get_content_type().partition("/")[0]
+
+    def get_content_subtype(self) -> str:
+        return self.get_content_type().partition("/")[2]
+
     def _changed(self) -> None:
         self._index = None
         self._type = None
+        self._params = None
         self._lookups = 0
 
     def __setitem__(self, name, val):  # type: ignore[no-untyped-def]
@@ -106,13 +128,20 @@ class Parsed(Message):
         self._changed()
         super().del_param(*args, **kwargs)
 
+    def set_boundary(self, boundary):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().set_boundary(boundary)
+
 
 def read(text: str) -> Message:
     """The message tree of ``text`` (a message decoded as ASCII with surrogate escapes)."""
     try:
-        return _message(text, 0)
+        root = _message(text, 0)
     except (_Unusual, RecursionError):
         return email.message_from_string(text, policy=_POLICY)
+    if root.get_content_maintype() == "multipart" and not root.is_multipart():
+        root.defects.append(errors.MultipartInvariantViolationDefect())  # checked on the root only, as the email package does
+    return root
 
 
 def _message(text: str, depth: int, default_type: str = "text/plain") -> Message:
@@ -137,7 +166,7 @@ def _message(text: str, depth: int, default_type: str = "text/plain") -> Message
 # A header block every line of which is a field or a continuation, ended by an empty line
 # or by the end of the text (a delivery-status block, a part with headers only).
 _PLAIN_BLOCK = re.compile(r"((?:[\041-\071\073-\176]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+)(?:\n|\Z)")
-_FIELD_START = re.compile(r"\n(?![ \t])")
+_FIELD = re.compile(r"([\041-\071\073-\176]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)")
 _LINES = re.compile(r"[^\n]*\n|[^\n]+$")
 
 
@@ -145,10 +174,9 @@ def _headers(text: str, msg: Message) -> str:
     """Add the header fields at the start of ``text`` to ``msg``; return the body."""
     plain = _PLAIN_BLOCK.match(text)
     if plain and not text.startswith("From "):
-        block = text[: plain.end(1) - 1]  # without the newline of the last field
-        for field in _FIELD_START.split(block):
-            name, value = field.split(":", 1)
-            msg._headers.append((name, value.lstrip(" \t")))  # as compat32's header_source_parse
+        # (name, value) as compat32's header_source_parse: blanks after the colon go,
+        # continuation lines stay with their newlines, the last newline goes.
+        msg._headers.extend(_FIELD.findall(text, 0, plain.end(1) - 1))
         return text[plain.end() :]
     return _headers_line_by_line(text, msg)
 
@@ -195,14 +223,23 @@ def _headers_line_by_line(text: str, msg: Message) -> str:
 
 def _multipart(body: str, msg: Message, depth: int) -> None:
     boundary = msg.get_boundary()
+    if boundary is None:  # the email package reads the whole body as the payload
+        msg.defects.append(errors.NoBoundaryInMultipartDefect())
+        msg.set_payload(body)
+        return
     if not boundary:
-        raise _Unusual  # a multipart without a boundary: the email package's recovery decides
+        raise _Unusual  # an empty boundary parameter: the email package's own rules decide
     if str(msg.get("content-transfer-encoding", "8bit")).lower() not in ("7bit", "8bit", "binary"):
         msg.defects.append(errors.InvalidMultipartContentTransferEncodingDefect())  # RFC 2045 §6.4
     default_type = "message/rfc822" if msg.get_content_subtype() == "digest" else "text/plain"
     marks = _boundaries(body, "--" + boundary)
     if not marks or marks[0][2]:
-        raise _Unusual  # no start boundary
+        # No opening boundary line: the text up to a closing one (or the end) is the
+        # payload, and what follows is dropped, as the email package does.
+        msg.defects.append(errors.StartBoundaryNotFoundDefect())
+        msg.set_payload(body[: marks[0][0]] if marks else body)
+        msg.epilogue = ""
+        return
     parts = []
     i = 0
     closed = False
