@@ -23,10 +23,12 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e .
+	@$(BIN)/python -m compileall -q verpd >/dev/null
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e '.[test]'
+	@$(BIN)/python -m compileall -q verpd >/dev/null
 	@touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

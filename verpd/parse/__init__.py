@@ -51,12 +51,10 @@ def _finish(recipients: list[RecipientFacts]) -> tuple[RecipientFacts, ...]:
         if not address:
             continue
         diagnostic = facts.diagnostic or ""
-        facts = replace(
-            facts,
-            address=address,
-            status=facts.status or find_status(diagnostic),
-            reply_code=facts.reply_code or find_reply_code(diagnostic),
-            command=facts.command or find_command(diagnostic),
-        )
+        status = facts.status or find_status(diagnostic)
+        reply_code = facts.reply_code or find_reply_code(diagnostic)
+        command = facts.command or find_command(diagnostic)
+        if (address, status, reply_code, command) != (facts.address, facts.status, facts.reply_code, facts.command):
+            facts = replace(facts, address=address, status=status, reply_code=reply_code, command=command)
         done.setdefault((address.lower(), facts.action), facts)
     return tuple(done.values())

@@ -41,12 +41,17 @@ class Mail:
             raw = raw.replace(b"\r", b"\n")
         self.raw = raw
         self.msg: Message = read_message(raw)
+        self._header_cache: dict[str, str] = {}
 
     # --- top-level headers --------------------------------------------------------------
 
     def header(self, name: str) -> str:
         """The first ``name`` header, RFC 2047-decoded, as one line ("" if absent)."""
-        return decode_words(self.msg.get(name))
+        key = name.lower()
+        found = self._header_cache.get(key)
+        if found is None:  # every detector asks for the same few headers: decode each once
+            found = self._header_cache[key] = decode_words(self.msg.get(name))
+        return found
 
     def headers(self, name: str) -> list[str]:
         """Every ``name`` header, decoded, in order."""

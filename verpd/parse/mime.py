@@ -52,7 +52,8 @@ class Parsed(Message):
             self._lookups += 1
             name = name.lower()
             if self._lookups == 1:  # most parts are asked once (their type): a scan is cheaper
-                return next(((k, v) for k, v in self._headers if k.lower() == name), None)
+                size = len(name)
+                return next(((k, v) for k, v in self._headers if len(k) == size and k.lower() == name), None)
             index = {}
             for key, value in self._headers:
                 index.setdefault(key.lower(), (key, value))
@@ -62,11 +63,23 @@ class Parsed(Message):
 
     def get(self, name, failobj=None):  # type: ignore[no-untyped-def]
         hit = self._lookup(name)
-        return failobj if hit is None else self.policy.header_fetch_parse(*hit)
+        if hit is None:
+            return failobj
+        value = hit[1]
+        if self.policy is _POLICY and value.__class__ is str and value.isascii():
+            return value  # what compat32's header_fetch_parse returns for text without 8-bit bytes
+        return self.policy.header_fetch_parse(*hit)
 
     def get_content_type(self) -> str:
         if self._type is None:
-            self._type = super().get_content_type()
+            value = self.get("content-type")
+            if value is None:
+                self._type = self.get_default_type()
+            elif value.__class__ is str:  # as Message.get_content_type, without its general path
+                kind = value.partition(";")[0].strip().lower()
+                self._type = kind if kind.count("/") == 1 else "text/plain"
+            else:
+                self._type = super().get_content_type()
         return self._type
 
     def _get_params_preserve(self, failobj, header):  # type: ignore[no-untyped-def]
