@@ -94,7 +94,8 @@ class Parsed(Message):
         return failobj if found is _MISSING else found
 
     def get_content_maintype(self) -> str:
-        return self.get_content_type().partition("/")[0]
+        kind = self._type
+        return (kind if kind is not None else self.get_content_type()).partition("/")[0]
 
     def get_content_subtype(self) -> str:
         return self.get_content_type().partition("/")[2]
@@ -189,9 +190,22 @@ def _headers(text: str, msg: Message) -> str:
     if plain and not text.startswith("From "):
         # (name, value) as compat32's header_source_parse: blanks after the colon go,
         # continuation lines stay with their newlines, the last newline goes.
-        msg._headers.extend(_FIELD.findall(text, 0, plain.end(1) - 1))
+        fields = _FIELD.findall(text, 0, plain.end(1) - 1)
+        msg._headers.extend(fields)
+        msg._type = _content_type(fields, msg)
         return text[plain.end() :]
     return _headers_line_by_line(text, msg)
+
+
+def _content_type(fields: list[tuple[str, str]], msg: Message) -> str | None:
+    """The type the first Content-Type field gives (as Message.get_content_type); None: ask it."""
+    for name, value in fields:
+        if len(name) == 12 and name.lower() == "content-type":
+            if not value.isascii():
+                return None  # 8-bit bytes: the email package's own path
+            kind = value.partition(";")[0].strip().lower()
+            return kind if kind.count("/") == 1 else "text/plain"
+    return msg.get_default_type()
 
 
 def _headers_line_by_line(text: str, msg: Message) -> str:
