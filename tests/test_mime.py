@@ -20,6 +20,9 @@ def shape(msg: Message) -> list:
     """Everything a detector can see of a tree: types, raw headers, defects, raw payloads, preambles."""
     payload = msg._payload
     out: list = [msg.get_content_type(), list(msg._headers), [type(d).__name__ for d in msg.defects]]
+    # What the header accessors answer (the reader's are shortcuts of the email package's).
+    out += [[(k, str(v)) for k, v in msg.items()], [[str(v) for v in msg.get_all(k, [])] + [str(msg.get(k))] for k in msg.keys()]]
+    out += [msg.get_content_maintype(), msg.get_content_subtype(), msg.get_boundary(), msg.get_content_charset()]
     if isinstance(payload, list):
         out += [[shape(part) for part in payload], msg.preamble, msg.epilogue]
     else:
@@ -98,3 +101,15 @@ def test_cached_lookups_follow_every_header_change() -> None:
     del msg["Subject"]
     msg["Subject"] = "three"
     assert (msg.get_content_type(), msg.get_content_maintype(), msg["subject"]) == ("text/plain", "text", "three")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet='aAbB/;= "\\*<>\t\n\xe9', max_size=40))
+def test_content_type_parameters_read_as_the_email_package_reads_them(params: str) -> None:
+    """Boundary, charset and every parameter of odd Content-Type values (quotes, escapes, RFC 2231 stars)."""
+    text = f"Content-Type: multipart/mixed;{params}\n\nbody\n"
+    ours, theirs = read(text), email.message_from_string(text, policy=email.policy.compat32)
+    for name in ("boundary", "charset", "a", "b", "A"):
+        assert ours.get_param(name) == theirs.get_param(name)
+    assert ours.get_params() == theirs.get_params()
+    assert ours.get_content_charset() == theirs.get_content_charset()

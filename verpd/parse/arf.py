@@ -29,7 +29,7 @@ class FeedbackReportDetector:
     kind = ReportKind.FEEDBACK
 
     def detect(self, mail: Mail) -> list[RecipientFacts] | None:
-        if b"feedback-report" in mail.raw[:200_000].lower():
+        if mail.parts_of(FEEDBACK_REPORT_TYPES):
             return _arf(mail)
         if b"X-HmXmrOriginalRecipient" in mail.raw:
             return _jmrp(mail)

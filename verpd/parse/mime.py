@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import re
 from email import errors
 from email.message import Message
@@ -63,12 +64,23 @@ class Parsed(Message):
 
     def get(self, name, failobj=None):  # type: ignore[no-untyped-def]
         hit = self._lookup(name)
-        if hit is None:
-            return failobj
-        value = hit[1]
+        return failobj if hit is None else self._fetch(*hit)
+
+    def _fetch(self, name: str, value: str):  # type: ignore[no-untyped-def]
         if self.policy is _POLICY and value.__class__ is str and value.isascii():
             return value  # what compat32's header_fetch_parse returns for text without 8-bit bytes
-        return self.policy.header_fetch_parse(*hit)
+        return self.policy.header_fetch_parse(name, value)
+
+    def items(self):  # type: ignore[no-untyped-def]
+        fetch = self._fetch
+        return [(k, fetch(k, v)) for k, v in self._headers]
+
+    def get_all(self, name, failobj=None):  # type: ignore[no-untyped-def]
+        name = name.lower()
+        size = len(name)
+        fetch = self._fetch
+        values = [fetch(k, v) for k, v in self._headers if len(k) == size and k.lower() == name]
+        return values or failobj
 
     def get_content_type(self) -> str:
         if self._type is None:
@@ -90,8 +102,13 @@ class Parsed(Message):
         key = header.lower()
         found = cache.get(key, _MISSING)
         if found is _MISSING:
-            found = cache[key] = super()._get_params_preserve(_MISSING, header)
-        return failobj if found is _MISSING else found
+            value = self.get(header, _MISSING)
+            if value is _MISSING:
+                return failobj
+            if value.__class__ is not str or (found := _plain_params(value)) is None:
+                found = super()._get_params_preserve(_MISSING, header)
+            cache[key] = found
+        return found
 
     def get_content_maintype(self) -> str:
         kind = self._type
@@ -145,6 +162,34 @@ class Parsed(Message):
     def set_boundary(self, boundary):  # type: ignore[no-untyped-def]
         self._changed()
         super().set_boundary(boundary)
+
+
+def _plain_params(value: str) -> list[tuple[str, str]] | None:
+    """A parameter list as Message._get_params_preserve gives it, for the plain case.
+
+    Plain: ASCII, no backslash escapes, no RFC 2231 ``*`` parameters, and no ``;``
+    inside a quoted string, so that splitting at ``;`` is what the email package's
+    quote-aware scan does. Otherwise None (the email package's own path decides).
+    """
+    if "\\" in value or "*" in value or not value.isascii():
+        return None
+    pieces = value.split(";")
+    if '"' in value and any(piece.count('"') % 2 for piece in pieces):
+        return None
+    first, *rest = pieces
+    params = [(first.strip(), "")] if "=" not in first else [_param(first)]
+    for piece in rest:
+        if "=" in piece:
+            name, text = _param(piece)
+            params.append((name, '"%s"' % email.utils.quote(email.utils.unquote(text))))  # as email.utils.decode_params
+        else:
+            params.append((piece.strip(), '"%s"' % email.utils.quote(email.utils.unquote(""))))
+    return params
+
+
+def _param(piece: str) -> tuple[str, str]:
+    name, _, text = piece.partition("=")
+    return name.strip().lower(), text.strip()
 
 
 def read(text: str) -> Message:
