@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,3 +109,42 @@ def test_secret_never_printed_by_check_config(config_file: Path, capsys) -> None
     """check-config summarises the configuration without printing any secret."""
     status, out, err = run(capsys, "--config", str(config_file), "check-config")
     assert status == 0 and "OK" in out and TEST_SECRET not in out + err
+
+
+POSTFIX_BOUNCE = Path(__file__).parent / "fixtures" / "detectors" / "postfix_userunknown.eml"
+SCORER_KEYS = {"address", "status", "replycode", "reason", "hard", "action", "diagnostic", "remote_mta"}
+
+
+def test_parse_jsonl_prints_one_object_per_message_in_the_scorers_format(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "gone.eml"
+    status, out, _ = run(capsys, "parse", "--jsonl", str(POSTFIX_BOUNCE), str(missing))
+    assert status == 0
+    found, unreadable = (json.loads(line) for line in out.splitlines())
+    assert found["file"] == str(POSTFIX_BOUNCE) and found["detector"] == "dsn"
+    (recipient,) = found["recipients"]
+    assert SCORER_KEYS <= recipient.keys()
+    assert (recipient["address"], recipient["status"], recipient["replycode"], recipient["reason"], recipient["hard"]) == (
+        "alice.marsh@example.com", "5.1.1", 550, "userunknown", True)
+    assert unreadable["file"] == str(missing) and unreadable["recipients"] == [] and "cannot read" in unreadable["error"]
+
+
+def test_parse_reads_paths_from_stdin_when_no_file_is_given(capsys, monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{POSTFIX_BOUNCE}\n\n{POSTFIX_BOUNCE}\n"))
+    status, out, _ = run(capsys, "parse", "--jsonl")
+    assert status == 0
+    assert [json.loads(line)["file"] for line in out.splitlines()] == [str(POSTFIX_BOUNCE)] * 2
+
+
+def test_parse_text_output_names_reason_and_severity(capsys) -> None:
+    status, out, _ = run(capsys, "parse", str(POSTFIX_BOUNCE))
+    assert status == 0
+    assert "bounce (dsn)" in out and "alice.marsh@example.com  5.1.1  userunknown  hard" in out
+
+
+def test_parse_stops_quietly_when_the_reader_goes_away() -> None:
+    """``verpd parse ... | head -1``: no BrokenPipeError traceback on stderr."""
+    paths = "\n".join([str(POSTFIX_BOUNCE)] * 5000) + "\n"
+    command = f"{sys.executable} -m verpd parse --jsonl | head -1"
+    done = subprocess.run(["sh", "-c", command], input=paths, capture_output=True, text=True, timeout=120)
+    assert done.stdout.count("\n") == 1
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
