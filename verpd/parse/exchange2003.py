@@ -31,7 +31,7 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.mail import Mail
-from verpd.parse.text import ADDRESS
+from verpd.parse.text import ADDRESS, lines_between
 
 _MAILERS = ("Internet Mail Service (", "Microsoft Exchange Server Internet Mail Connector")
 _START = re.compile(r"^\s*(?:did not reach the following recipient|the following recipient\(s\) could not be reached)", re.IGNORECASE)
@@ -51,13 +51,7 @@ class Exchange2003Detector:
         if not _is_exchange(mail):
             return None
         found: list[tuple[str, list[str]]] = []
-        reading = False
-        for line in mail.lines:
-            if not reading:
-                reading = bool(_START.match(line))
-                continue
-            if _END.match(line):
-                break
+        for line in lines_between(mail.lines, _START, _END):
             address = _recipient(line)
             if address:
                 found.append((address, []))

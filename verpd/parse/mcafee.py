@@ -19,6 +19,7 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.mail import Mail
+from verpd.parse.text import lines_between
 
 _START = re.compile(r"^\s*-+\s*The following addresses had delivery problems\s*-+", re.IGNORECASE)
 _RECIPIENT = re.compile(r"^\s*<([^<>\s]+@[^<>\s]+)>\s+\((.*)\)\s*$")
@@ -35,13 +36,7 @@ class McAfeeDetector:
         if "Modified by McAfee" not in mail.header("X-NAI-Header"):
             return None
         found = []
-        reading = False
-        for line in mail.lines:
-            if not reading:
-                reading = bool(_START.match(line))
-                continue
-            if _END.match(line):
-                break
+        for line in lines_between(mail.lines, _START, _END):
             if m := _RECIPIENT.match(line):
                 found.append(RecipientFacts(address=m.group(1), action="failed", diagnostic=" ".join(m.group(2).split()) or None))
         return found or None

@@ -141,6 +141,15 @@ def lines_before(lines: list[str], marker: re.Pattern[str]) -> list[str]:
     return lines
 
 
+
+def lines_between(lines: list[str], start: re.Pattern[str], end: re.Pattern[str]) -> list[str]:
+    """The lines after the first one ``start`` matches, up to the next one ``end`` matches."""
+    for i, line in enumerate(lines):
+        if start.match(line):
+            return lines_before(lines[i + 1 :], end)
+    return []
+
+
 # --- helpers shared by the plain-text MTA detectors (qmail, Sendmail, Exim, ...) --------------
 
 _REPLY_PREFIX = re.compile(r"(?:^|(?<=: ))([245]\d\d)([ -])(?:([245]\.\d{1,3}\.\d{1,3})(?: +|$))?")
