@@ -36,7 +36,7 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.mail import Mail
-from verpd.parse.text import find_reply_code, find_status_beside_ips, sole_address, unfold_reply
+from verpd.parse.text import reply_facts, sole_address, unfold_reply
 
 _MARKERS = (b"Message details:", b"Failed recipient(s):", b"This is the James mail server")
 _RCPT = re.compile(r"^\s+RCPT TO:\s*<?([^<>\s]+@[^<>\s]+)>?\s*$", re.IGNORECASE)
@@ -60,12 +60,10 @@ class ApacheJamesDetector:
         addresses, error = _read(lines)
         diagnostic = unfold_reply(error) or None
         return [
-            RecipientFacts(
-                address=address,
+            reply_facts(
+                address,
+                diagnostic,
                 action="failed",
-                status=find_status_beside_ips(diagnostic or ""),
-                reply_code=find_reply_code(diagnostic) if diagnostic else None,
-                diagnostic=diagnostic,
             )
             for address in dict.fromkeys(addresses)
         ] or None

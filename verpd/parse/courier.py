@@ -26,7 +26,7 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.mail import Mail
-from verpd.parse.text import find_reply_code, find_status_beside_ips, unfold_reply
+from verpd.parse.text import reply_facts, unfold_reply
 
 _SUBJECT = re.compile(r"^(?:NOTICE: mail delivery status|WARNING: delayed mail)", re.IGNORECASE)
 _TITLES = (("UNDELIVERABLE MAIL", "failed"), ("DELAYS IN DELIVERING YOUR MESSAGE", "delayed"), ("DELIVERY STATUS NOTIFICATION", "delivered"))
@@ -76,12 +76,10 @@ def _facts(address: str, details: list[str], action: str) -> RecipientFacts:
         else:
             other.append(text)
     diagnostic = unfold_reply(replies or other) or None
-    return RecipientFacts(
-        address=address,
+    return reply_facts(
+        address,
+        diagnostic,
         action=action,
-        status=find_status_beside_ips(diagnostic or ""),
-        reply_code=find_reply_code(diagnostic) if diagnostic else None,
-        diagnostic=diagnostic,
         remote_mta=remote,
         command=command,
     )

@@ -26,7 +26,7 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.mail import Mail
-from verpd.parse.text import find_reply_code, find_status_beside_ips, unfold_reply
+from verpd.parse.text import reply_facts, unfold_reply
 
 _RECIPIENT = re.compile(r"^There was an error delivering your mail to <([^<>\s]+)>", re.IGNORECASE)
 _END = re.compile(r"^(?:Original message follows|Message headers follow)", re.IGNORECASE)
@@ -68,12 +68,10 @@ def _facts(address: str, details: list[str]) -> RecipientFacts:
         command = next((c for word, c in _COMMANDS if verb.startswith(word)), None)
         details = ([m.group(4)] if m.group(4) else []) + details[1:]
     diagnostic = unfold_reply(details) or None
-    return RecipientFacts(
-        address=address,
+    return reply_facts(
+        address,
+        diagnostic,
         action="failed",
-        status=find_status_beside_ips(diagnostic or ""),
-        reply_code=find_reply_code(diagnostic) if diagnostic else None,
-        diagnostic=diagnostic,
         remote_mta=remote,
         command=command,
     )

@@ -39,7 +39,7 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.mail import Mail
-from verpd.parse.text import ADDRESS, find_reply_code, find_status_beside_ips, unfold_reply
+from verpd.parse.text import ADDRESS, reply_facts, unfold_reply
 
 _SUBJECT = re.compile(
     r"mail delivery failed|^warning: message|mail failure|message frozen|delivery status notification|error\(s\) in forwarding",
@@ -168,12 +168,10 @@ def _facts(heading: str, details: list[str], listed: list[str], action: str, lin
     address = _resolve(address, alias, listed)
     if not address:
         return None
-    return RecipientFacts(
-        address=address,
+    return reply_facts(
+        address,
+        diagnostic,
         action=action,
-        status=find_status_beside_ips(diagnostic or ""),
-        reply_code=find_reply_code(diagnostic) if diagnostic else None,
-        diagnostic=diagnostic,
         remote_mta=remote,
         command=command,
         diagnostic_type="x-unix" if piped else None,  # a local delivery program failed

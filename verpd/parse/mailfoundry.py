@@ -20,7 +20,7 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.mail import Mail
-from verpd.parse.text import find_reply_code, find_status_beside_ips, unfold_reply
+from verpd.parse.text import reply_facts, unfold_reply
 
 _RECIPIENT = re.compile(r"^Unable to deliver message to:\s*<?([^<>\s]+@[^<>\s]+)>?", re.IGNORECASE)
 _REASON = re.compile(r"^Delivery failed for the following reason:?\s*(.*)$", re.IGNORECASE)
@@ -62,11 +62,9 @@ def _facts(address: str, lines: list[str]) -> RecipientFacts:
         elif "permanent failure" not in text.lower():
             reason.append(text)
     diagnostic = unfold_reply(reason) or None
-    return RecipientFacts(
-        address=address,
+    return reply_facts(
+        address,
+        diagnostic,
         action="delayed" if temporary else "failed",
-        status=find_status_beside_ips(diagnostic or ""),
-        reply_code=find_reply_code(diagnostic) if diagnostic else None,
-        diagnostic=diagnostic,
         remote_mta=remote,
     )

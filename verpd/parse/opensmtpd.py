@@ -30,7 +30,7 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.mail import Mail
-from verpd.parse.text import ADDRESS, find_reply_code, find_status_beside_ips
+from verpd.parse.text import ADDRESS, reply_facts
 
 _INTRO = "This is the MAILER-DAEMON, please DO NOT REPLY"
 _COPY = re.compile(r"^\s*Below is a copy of the original message", re.IGNORECASE)
@@ -65,12 +65,10 @@ class OpenSmtpdDetector:
             if (m := _RECIPIENT.match(line.strip())) and ADDRESS.fullmatch(m.group(1)):
                 diagnostic = " ".join(m.group(2).split()) or None
                 found.append(
-                    RecipientFacts(
-                        address=m.group(1),
+                    reply_facts(
+                        m.group(1),
+                        diagnostic,
                         action=action,
-                        status=find_status_beside_ips(diagnostic or ""),
-                        reply_code=find_reply_code(diagnostic) if diagnostic else None,
-                        diagnostic=diagnostic,
                     )
                 )
         return found or None

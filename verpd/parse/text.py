@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from verpd.model import RecipientFacts
+
 # An address in running text: a local part and a dotted domain, no spaces or brackets.
 ADDRESS = re.compile(r"""[^\s<>()\[\]@,;:"'`]+@(?:[^\s<>()\[\]@,;:"'`.]+\.)+[^\s<>()\[\]@,;:"'`.]+""")
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")  # never inside an IP such as 4.2.2.1
@@ -184,6 +186,18 @@ def unfold_reply(lines: list[str]) -> str:
 def find_status_beside_ips(text: str) -> str | None:
     """Like :func:`find_status`, but never reads a status code out of an IPv4 address (``4.2.2.1``)."""
     return find_status(_IPV4.sub(" ", text)) if "." in text else None
+
+
+def reply_facts(address: str, diagnostic: str | None, **fields: str | None) -> RecipientFacts:
+    """Facts for a recipient whose error text quotes a server's reply: its status code
+    (never one read out of an IP address) and reply code come from that text."""
+    return RecipientFacts(
+        address=address,
+        status=find_status_beside_ips(diagnostic or ""),
+        reply_code=find_reply_code(diagnostic) if diagnostic else None,
+        diagnostic=diagnostic,
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 class LazyPattern:
