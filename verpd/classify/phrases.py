@@ -23,34 +23,25 @@ class Phrases:
     An alternative without a usable keyword always runs.
     """
 
-    _UNSET = object()
-
     def __init__(self, alternatives: list[str]) -> None:
         self.pattern = "|".join(f"(?:{a})" for a in alternatives)
         self._branches = [branch for a in alternatives for branch in split_branches(a)]
-        self._plan: object = Phrases._UNSET
 
     @cached_property
     def regex(self) -> re.Pattern[str]:
         """The whole set as one pattern: what :meth:`search` answers, without the shortcuts."""
         return re.compile(self.pattern)
 
-    @property
-    def keywords(self) -> frozenset[str] | None:
-        """Words one of which every match contains (None: some alternative has none)."""
-        return self._compiled()[0]
-
-    def _compiled(self) -> tuple[frozenset[str] | None, list[tuple[frozenset[str] | None, re.Pattern[str]]]]:
-        # Built on first use: start-up stays short and unused sets cost nothing.
-        if self._plan is Phrases._UNSET:
-            guarded = [(required_words(branch), re.compile(branch)) for branch in self._branches]
-            every = None if any(words is None for words, _ in guarded) else _minimal(frozenset().union(*(w for w, _ in guarded)))  # type: ignore[misc]
-            self._plan = (every, guarded)
-        return self._plan  # type: ignore[return-value]
+    @cached_property
+    def _plan(self) -> tuple[frozenset[str] | None, list[tuple[frozenset[str] | None, re.Pattern[str]]]]:
+        """The set's keywords and each alternative's (built on first use: start-up stays short)."""
+        guarded = [(required_words(branch), re.compile(branch)) for branch in self._branches]
+        every = None if any(words is None for words, _ in guarded) else _minimal(frozenset().union(*(w for w, _ in guarded)))  # type: ignore[misc]
+        return every, guarded
 
     def search(self, text: str) -> bool:
         """Whether any phrase of the set occurs in ``text``."""
-        every, guarded = self._compiled()
+        every, guarded = self._plan
         if every is not None and not _contains_any(text, every):
             return False
         for words, regex in guarded:
