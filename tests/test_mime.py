@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.conftest import FIXTURES, shared_dir
-from verpd.parse.mime import read
+from verpd.parse.message.mime import read
 
 FIXTURE_FILES = sorted((FIXTURES / "detectors").glob("*.eml"))
 

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import FIXTURES, fixture_bytes, shared_file
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse import parse
-from verpd.parse.message import read_message
+from verpd.parse.message.parts import read_message
 
 VERP = "wiki-enwiki-42-b7q2xk@bounces.example.org"  # what {verp} becomes in our fixtures
 

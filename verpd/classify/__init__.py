@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from verpd.classify import phrases, providers, status as status_codes
 from verpd.model import RecipientFacts, ReportKind, Severity, Verdict
-from verpd.parse.text import find_status
+from verpd.smtp import find_status
 
 HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved"})
 NOT_FAILURES = frozenset({"delivered", "feedback", "vacation"})

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from verpd.model import RecipientFacts, Report, ReportKind
-from verpd.parse.mail import Mail
-from verpd.parse.message import split_mbox
+from verpd.parse.message.mail import Mail
+from verpd.parse.message.mbox import split_mbox
 from verpd.parse.registry import DETECTORS, Detector
-from verpd.parse.text import find_command, find_reply_code, find_status, normalize_address
+from verpd.parse.message.text import normalize_address
+from verpd.smtp import find_command, find_reply_code, find_status
 
 __all__ = ["DETECTORS", "Detector", "parse"]
 

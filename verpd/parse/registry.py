@@ -11,7 +11,7 @@ The order is a rule, not an accident:
 5. Auto-replies and challenge-responses, last: a bounce is often also marked
    ``Auto-Submitted: auto-replied``, so only what no bounce detector claims is one.
 
-A new format is one module with one class satisfying :class:`Detector`, one
+A new format is one module in ``detectors/`` with one class satisfying :class:`Detector`, one
 fixture of ours under ``tests/fixtures/detectors/`` with its expected result beside
 it, and one line here.
 """
@@ -21,47 +21,47 @@ from __future__ import annotations
 from typing import Protocol
 
 from verpd.model import RecipientFacts, ReportKind
-from verpd.parse.activehunter import ActiveHunterDetector
-from verpd.parse.amazonses import AmazonSesComplaintDetector, AmazonSesDetector
-from verpd.parse.apachejames import ApacheJamesDetector
-from verpd.parse.arf import FeedbackReportDetector
-from verpd.parse.autoreply import AutoReplyDetector, ChallengeResponseDetector
-from verpd.parse.biglobe import BiglobeDetector
-from verpd.parse.courier import CourierDetector
-from verpd.parse.domino import DominoDetector
-from verpd.parse.dragonfly import DragonFlyDetector
-from verpd.parse.dsn import DeliveryStatusDetector
-from verpd.parse.einsundeins import EinsUndEinsDetector
-from verpd.parse.exchange2003 import Exchange2003Detector
-from verpd.parse.exchange2007 import Exchange2007Detector
-from verpd.parse.exim import EximDetector
-from verpd.parse.ezweb import EZwebDetector
-from verpd.parse.fallback import FallbackDetector
-from verpd.parse.fml import FmlDetector
-from verpd.parse.gmail import GmailDetector
-from verpd.parse.gmx import GmxDetector
-from verpd.parse.googlegroups import GoogleGroupsDetector
-from verpd.parse.googleworkspace import GoogleWorkspaceDetector
-from verpd.parse.imailserver import IMailServerDetector
-from verpd.parse.kddi import KddiDetector
-from verpd.parse.mail import Mail
-from verpd.parse.mailfoundry import MailFoundryDetector
-from verpd.parse.mailmarshal import MailMarshalDetector
-from verpd.parse.mcafee import McAfeeDetector
-from verpd.parse.messagingserver import MessagingServerDetector
-from verpd.parse.mfilter import MFilterDetector
-from verpd.parse.mimecast import MimecastDetector
-from verpd.parse.opensmtpd import OpenSmtpdDetector
-from verpd.parse.qmail import QmailDetector
-from verpd.parse.sendmail import SendmailDetector
-from verpd.parse.surfcontrol import SurfControlDetector
-from verpd.parse.trendmicro import TrendMicroDetector
-from verpd.parse.verizon import VerizonDetector
-from verpd.parse.x1 import X1Detector
-from verpd.parse.x3 import X3Detector
-from verpd.parse.x5 import X5Detector
-from verpd.parse.x6 import X6Detector
-from verpd.parse.zoho import ZohoDetector
+from verpd.parse.detectors.activehunter import ActiveHunterDetector
+from verpd.parse.detectors.amazonses import AmazonSesComplaintDetector, AmazonSesDetector
+from verpd.parse.detectors.apachejames import ApacheJamesDetector
+from verpd.parse.detectors.arf import FeedbackReportDetector
+from verpd.parse.detectors.autoreply import AutoReplyDetector, ChallengeResponseDetector
+from verpd.parse.detectors.biglobe import BiglobeDetector
+from verpd.parse.detectors.courier import CourierDetector
+from verpd.parse.detectors.domino import DominoDetector
+from verpd.parse.detectors.dragonfly import DragonFlyDetector
+from verpd.parse.detectors.dsn import DeliveryStatusDetector
+from verpd.parse.detectors.einsundeins import EinsUndEinsDetector
+from verpd.parse.detectors.exchange2003 import Exchange2003Detector
+from verpd.parse.detectors.exchange2007 import Exchange2007Detector
+from verpd.parse.detectors.exim import EximDetector
+from verpd.parse.detectors.ezweb import EZwebDetector
+from verpd.parse.detectors.fallback import FallbackDetector
+from verpd.parse.detectors.fml import FmlDetector
+from verpd.parse.detectors.gmail import GmailDetector
+from verpd.parse.detectors.gmx import GmxDetector
+from verpd.parse.detectors.googlegroups import GoogleGroupsDetector
+from verpd.parse.detectors.googleworkspace import GoogleWorkspaceDetector
+from verpd.parse.detectors.imailserver import IMailServerDetector
+from verpd.parse.detectors.kddi import KddiDetector
+from verpd.parse.message.mail import Mail
+from verpd.parse.detectors.mailfoundry import MailFoundryDetector
+from verpd.parse.detectors.mailmarshal import MailMarshalDetector
+from verpd.parse.detectors.mcafee import McAfeeDetector
+from verpd.parse.detectors.messagingserver import MessagingServerDetector
+from verpd.parse.detectors.mfilter import MFilterDetector
+from verpd.parse.detectors.mimecast import MimecastDetector
+from verpd.parse.detectors.opensmtpd import OpenSmtpdDetector
+from verpd.parse.detectors.qmail import QmailDetector
+from verpd.parse.detectors.sendmail import SendmailDetector
+from verpd.parse.detectors.surfcontrol import SurfControlDetector
+from verpd.parse.detectors.trendmicro import TrendMicroDetector
+from verpd.parse.detectors.verizon import VerizonDetector
+from verpd.parse.detectors.x1 import X1Detector
+from verpd.parse.detectors.x3 import X3Detector
+from verpd.parse.detectors.x5 import X5Detector
+from verpd.parse.detectors.x6 import X6Detector
+from verpd.parse.detectors.zoho import ZohoDetector
 
 
 class Detector(Protocol):
