@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from verpd.classify import classify, phrases, severity
-from verpd.classify.status import meaning, reconcile
+from verpd.classify.status import meaning
 from verpd.model import RecipientFacts, ReportKind, Severity
 
 HARD, SOFT, NONE = Severity.HARD, Severity.SOFT, Severity.NONE
@@ -60,23 +60,6 @@ def test_complaints_and_auto_replies_are_not_failures(kind: ReportKind, reason: 
     """An ARF complaint is 'feedback', an auto-reply 'vacation'; neither is a failure."""
     verdict = classify(facts("550 5.1.1 user unknown", "5.1.1", 550), kind)
     assert (verdict.reason, verdict.severity) == (reason, NONE)
-
-
-@pytest.mark.parametrize(
-    ("field", "text", "reply", "expected"),
-    [
-        pytest.param("5.0.0", "5.1.1", 550, "5.1.1", id="generic-field-gives-way"),
-        pytest.param("4.4.7", "4.2.2", 452, "4.2.2", id="expiry-field-gives-way"),
-        pytest.param("5.1.1", "4.2.0", 550, "5.1.1", id="class-mismatch-reply-agrees-with-field"),
-        pytest.param("4.0.0", "5.1.1", 550, "5.1.1", id="class-mismatch-reply-agrees-with-text"),
-        pytest.param("5.7.1", "5.7.26", 550, "5.7.1", id="specific-field-kept"),
-        pytest.param(None, "5.2.2", 552, "5.2.2", id="no-field"),
-        pytest.param("5.1.1", None, 550, "5.1.1", id="no-text"),
-    ],
-)
-def test_status_reconciliation_prefers_the_specific_code_that_agrees(field, text, reply, expected) -> None:
-    """A reporting MTA's generic or class-guess status gives way to the remote server's own code."""
-    assert reconcile(field, text, reply) == expected
 
 
 def test_status_meanings_ignore_the_class_digit() -> None:

@@ -129,8 +129,8 @@ def test_raw_utf8_in_a_report_field_is_read_as_utf8() -> None:
 def test_dsn_part_wins_over_x_failed_recipients() -> None:
     """When a message has both, the facts come from the DSN part, not from the X-Failed-Recipients text scan."""
     (facts,) = parse(bounce("exim_dsn_unquoted_boundary.eml")).recipients
-    # The text scan would have found 5.2.2 in the diagnostic and no reporting MTA.
-    assert (facts.status, facts.reporting_mta, facts.remote_mta) == ("5.0.0", "mx.example.org", "mx.example.com")
+    # The text scan would have found no reporting MTA; the DSN's generic 5.0.0 gives way to the quoted 5.2.2.
+    assert (facts.status, facts.reporting_mta, facts.remote_mta) == ("5.2.2", "mx.example.org", "mx.example.com")
 
 
 def test_exim_detail_is_read_from_the_report_never_from_the_returned_copy() -> None:

@@ -189,8 +189,8 @@ def _parse(args: argparse.Namespace) -> int:
                 verdict = classify(facts, report.kind)
                 result["recipients"].append({
                     "address": facts.address,
-                    "status": verdict.status,
-                    "replycode": verdict.reply_code,
+                    "status": facts.status,
+                    "replycode": facts.reply_code,
                     "reason": verdict.reason,
                     "hard": verdict.severity.value == "hard",
                     "action": facts.action,

@@ -41,6 +41,56 @@ class ReportKind(enum.Enum):
     UNRECOGNIZED = "unrecognized"  # no report found; a human should look
 
 
+class Reason(enum.StrEnum):
+    """Why a recipient's mail was not delivered: Sisimai's reason names (https://libsisimai.org/en/reason/).
+
+    A closed set: a misspelt reason is an ``AttributeError`` or ``ValueError``, never a new reason.
+    """
+
+    # the address itself is dead: hard (notaccept only with a 5xx)
+    USERUNKNOWN = "userunknown"  # the mailbox does not exist (x.1.1)
+    HOSTUNKNOWN = "hostunknown"  # the recipient's domain does not exist (x.1.2)
+    HASMOVED = "hasmoved"  # the mailbox has moved, no forwarding address (x.1.6)
+    NOTACCEPT = "notaccept"  # the domain accepts no mail (null MX, RFC 7505)
+    # the mailbox exists but could not take this message
+    MAILBOXFULL = "mailboxfull"  # over quota (x.2.2)
+    EXCEEDLIMIT = "exceedlimit"  # over the recipient's own size limit (x.2.3)
+    SUSPEND = "suspend"  # the account is disabled or suspended
+    FILTERED = "filtered"  # refused by the recipient's own filter or settings
+    # the sender, its host or the message was refused
+    REJECTED = "rejected"  # the envelope sender or its domain
+    BLOCKED = "blocked"  # the sending IP or host (block list, refused at connect)
+    BADREPUTATION = "badreputation"  # the sender's reputation
+    SPAMDETECTED = "spamdetected"
+    VIRUSDETECTED = "virusdetected"
+    POLICYVIOLATION = "policyviolation"
+    AUTHFAILURE = "authfailure"  # SPF, DKIM, DMARC
+    REQUIREPTR = "requireptr"  # no valid reverse DNS for the sending IP
+    NOTCOMPLIANTRFC = "notcompliantrfc"  # the message breaks RFC 5322
+    NORELAYING = "norelaying"
+    SECURITYERROR = "securityerror"  # other x.7: authentication, TLS, ...
+    FAILEDSTARTTLS = "failedstarttls"
+    SPEEDING = "speeding"  # sending rate limit
+    TOOMANYCONN = "toomanyconn"  # too many connections or recipients
+    MESGTOOBIG = "mesgtoobig"  # too big for the system (x.3.4)
+    CONTENTERROR = "contenterror"  # message format or encoding (x.6)
+    # the way there failed
+    NETWORKERROR = "networkerror"  # DNS, routing, connection
+    SYSTEMERROR = "systemerror"  # the remote system's own fault
+    SYSTEMFULL = "systemfull"  # the remote system's disk (x.3.1)
+    EXPIRED = "expired"  # gave up retrying, or still retrying (delayed)
+    MAILERERROR = "mailererror"  # a local delivery program failed
+    SYNTAXERROR = "syntaxerror"  # an SMTP syntax error (5.5.x, 50x)
+    # no decision
+    ONHOLD = "onhold"  # there are words, but nothing says what they mean
+    UNDEFINED = "undefined"  # nothing was said at all
+    # not failures
+    DELIVERED = "delivered"
+    FEEDBACK = "feedback"  # an ARF complaint
+    VACATION = "vacation"  # an auto-reply or challenge
+    SUPPRESSED = "suppressed"  # Sisimai 5.2: the sending service suppressed the address itself
+
+
 class Severity(enum.Enum):
     """Whether a failure counts against the address."""
 
@@ -49,19 +99,29 @@ class Severity(enum.Enum):
     NONE = "none"  # not a failure (e.g. a "delivered" DSN recipient); not recorded
 
 
+class Command(enum.StrEnum):
+    """The SMTP stage at which the remote server refused: what it had seen when it said no."""
+
+    CONN = "CONN"  # the greeting, on connection
+    EHLO = "EHLO"  # EHLO / HELO / LHLO
+    MAIL = "MAIL"  # MAIL FROM: the envelope sender
+    RCPT = "RCPT"  # RCPT TO: the recipient
+    DATA = "DATA"  # DATA or end of data: the message itself
+
+
 @dataclass(frozen=True)
 class RecipientFacts:
     """What a bounce says about one failed recipient, copied as written."""
 
     address: str
     action: str | None = None  # RFC 3464 Action, lower-cased: failed, delayed, ...
-    status: str | None = None  # enhanced status code, e.g. "5.1.1"
+    status: str | None = None  # enhanced status code, e.g. "5.1.1" (settled by ``smtp.settle``)
     reply_code: int | None = None  # SMTP reply code, e.g. 550
     diagnostic: str | None = None  # Diagnostic-Code text, whitespace-normalised
     remote_mta: str | None = None
     reporting_mta: str | None = None
     original_recipient: str | None = None
-    command: str | None = None  # SMTP command in progress: CONN, EHLO, MAIL, RCPT, DATA
+    command: Command | None = None  # SMTP command in progress
     diagnostic_type: str | None = None  # RFC 3464 diagnostic type: "smtp", "x-unix" (a local mailer), ...
     feedback_type: str | None = None  # ARF Feedback-Type (abuse, fraud, opt-out, ...)
 
@@ -80,10 +140,8 @@ class Report:
 class Verdict:
     """The meaning ``classify`` gives to one recipient's facts."""
 
-    reason: str  # a Sisimai reason name, e.g. "userunknown", "mailboxfull", "expired"
+    reason: Reason
     severity: Severity
-    status: str | None = None  # the enhanced status code after reconciling field and text
-    reply_code: int | None = None  # the SMTP reply code, dropped if its class contradicts the status
 
 
 @dataclass(frozen=True)

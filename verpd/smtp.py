@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import re
 
+from verpd.model import Command
+
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")  # never inside an IP such as 4.2.2.1
 _REPLY_AT_START = re.compile(r"([245]\d\d)(?:[ -]|$)")
 _REPLY_ANYWHERE = re.compile(r"(?<![\d.#-])([45][0-5]\d)[ -]['\"]?(?:[245]\.\d{1,3}\.\d{1,3}|[A-Za-z<])")
 TYPE_PREFIX = re.compile(r"^\s*(?:rfc822|smtp|x-[\w-]+|dns|utf-8|unix|unknown)\s*;\s*", re.IGNORECASE)
 
-_COMMANDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.IGNORECASE), command)
+_COMMANDS: tuple[tuple[re.Pattern[str], Command], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), Command(command))
     for pattern, command in (
         # Postfix: "(in reply to RCPT TO command)", "(in reply to end of DATA command)"
         (r"in reply to (?:the )?end of data", "DATA"),
@@ -71,7 +73,7 @@ def find_reply_code(text: str) -> int | None:
 _COMMAND_KEYWORDS = ("reply", "after", ">>>", "progress", "rejected", "greeting", "like", "refused")
 
 
-def find_command(text: str) -> str | None:
+def find_command(text: str) -> Command | None:
     """The SMTP command the remote answer was given to, if the text says so."""
     lowered = text.lower()
     if not any(keyword in lowered for keyword in _COMMAND_KEYWORDS):
@@ -93,3 +95,45 @@ def find_status_beside_ips(text: str) -> str | None:
     return find_status(_IPV4.sub(" ", text)) if "." in text else None
 
 
+
+
+# --- settling a recipient's codes: the one place that decides which status code to believe ---
+
+
+def settle(field: str | None, diagnostic: str, reply_code: int | None) -> tuple[str | None, int | None]:
+    """The status code and reply code to believe for one recipient.
+
+    ``field`` is the status the report states for the recipient (a DSN's ``Status:``, a
+    format's own code field); ``diagnostic`` the remote server's words, which may quote
+    a code of their own. Reporting MTAs write a generic x.0.0 or a class-level guess
+    (Postfix turns a bare ``550`` into 5.0.0; Exchange writes 4.4.7 on expiry whatever
+    the last error was), while the remote server's own words carry the specific code.
+    A reply code whose class contradicts the settled status is a quotation, not the
+    answer, and is dropped.
+    """
+    status = reconcile(field, find_status_beside_ips(diagnostic) if diagnostic else None, reply_code)
+    if reply_code and status and str(reply_code)[0] != status[0]:
+        reply_code = None
+    return status, reply_code
+
+
+def is_generic(status: str | None) -> bool:
+    """x.0.0, or no code at all."""
+    return not status or status[2:] == "0.0"
+
+
+def reconcile(field: str | None, text: str | None, reply_code: int | None) -> str | None:
+    """The status code to believe, from the report's field and one quoted in the diagnostic."""
+    if not text or text == field:
+        return field
+    if not field:
+        return text
+    agrees = reply_code is not None and str(reply_code)[0] == text[0]
+    if field[0] != text[0]:
+        # The class differs: believe whichever matches the remote server's reply code.
+        return text if agrees else field
+    if is_generic(field) or field.endswith(".0") and not text.endswith(".0") or field[2:] == "4.7" or field[2:4] == "3.":
+        # A reporting MTA's generic guess (x.0.0, a subject-level x.y.0, "expired", a system
+        # class x.3.z) gives way to the remote server's own, more specific code.
+        return text
+    return field

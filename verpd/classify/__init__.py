@@ -29,8 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from verpd.classify import phrases, providers, status as status_codes
-from verpd.model import RecipientFacts, ReportKind, Severity, Verdict
-from verpd.smtp import find_status
+from verpd.model import Reason, RecipientFacts, ReportKind, Severity, Verdict
 
 HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved"})
 NOT_FAILURES = frozenset({"delivered", "feedback", "vacation"})
@@ -41,16 +40,13 @@ _KIND_REASONS = {ReportKind.FEEDBACK: "feedback", ReportKind.AUTOREPLY: "vacatio
 def classify(facts: RecipientFacts, kind: ReportKind = ReportKind.BOUNCE) -> Verdict:
     """The verdict for one recipient of a report of the given kind."""
     if kind in _KIND_REASONS:
-        return Verdict(_KIND_REASONS[kind], Severity.NONE)
+        return Verdict(Reason(_KIND_REASONS[kind]), Severity.NONE)
     text = (facts.diagnostic or "").lower()
-    status = status_codes.reconcile(facts.status, find_status(text), facts.reply_code)
-    reply_code = facts.reply_code
-    if reply_code and status and str(reply_code)[0] != status[0]:
-        reply_code = None  # a reply code whose class contradicts the status is a quote, not the answer
+    status = facts.status
     if facts.action in _SUCCESS_ACTIONS or (status or "").startswith("2"):
-        return Verdict("delivered", Severity.NONE, status, reply_code)
+        return Verdict(Reason.DELIVERED, Severity.NONE)
     reason = reason_for(text, status, facts)
-    return Verdict(reason, severity(reason, status, reply_code), status, reply_code)
+    return Verdict(Reason(reason), severity(reason, status, facts.reply_code))
 
 
 def reason_for(text: str, status: str | None, facts: RecipientFacts) -> str:

@@ -5,12 +5,8 @@ it names by itself, from the registry of RFC 3463 and its updates (RFC 3886, 446
 4865, 4954, 5248, 6710, 7372, 7504, 7505, 8689). Codes whose meaning depends on
 the words around them (x.0.0, x.7.1 "delivery not authorized") are absent: the
 phrase rules decide those.
-
-``reconcile`` picks between the ``Status:`` field and a code quoted in the
-diagnostic text, the way remote servers and reporting MTAs actually disagree:
-reporting MTAs write a generic x.0.0 or a class-level guess (Postfix turns a bare
-``550`` into 5.0.0; Exchange writes 4.4.7 on expiry whatever the last error was),
-while the remote server's own words carry the specific code.
+Which code to believe when a report and the remote server's words disagree is
+settled before classifying, by ``verpd.smtp.settle``.
 """
 
 from __future__ import annotations
@@ -103,25 +99,3 @@ def meaning(status: str | None) -> str | None:
     if not status or status[0] not in "245":
         return None
     return MEANING.get(status[2:])
-
-
-def is_generic(status: str | None) -> bool:
-    """x.0.0, or a code with no meaning of its own."""
-    return not status or status[2:] == "0.0"
-
-
-def reconcile(field: str | None, text: str | None, reply_code: int | None) -> str | None:
-    """The status code to believe, from the ``Status:`` field and one quoted in the diagnostic."""
-    if not text or text == field:
-        return field
-    if not field:
-        return text
-    agrees = reply_code is not None and str(reply_code)[0] == text[0]
-    if field[0] != text[0]:
-        # The class differs: believe whichever matches the remote server's reply code.
-        return text if agrees else field
-    if is_generic(field) or field.endswith(".0") and not text.endswith(".0") or field[2:] == "4.7" or field[2:4] == "3.":
-        # A reporting MTA's generic guess (x.0.0, a subject-level x.y.0, "expired", a system
-        # class x.3.z) gives way to the remote server's own, more specific code.
-        return text
-    return field

@@ -15,7 +15,8 @@ from verpd.parse.message.mail import Mail
 from verpd.parse.message.mbox import split_mbox
 from verpd.parse.registry import DETECTORS, Detector
 from verpd.parse.message.text import normalize_address
-from verpd.smtp import find_command, find_reply_code, find_status
+from verpd.model import Command
+from verpd.smtp import find_command, find_reply_code, settle
 
 __all__ = ["DETECTORS", "Detector", "parse"]
 
@@ -45,16 +46,15 @@ def _parse_one(raw: bytes) -> Report:
 
 
 def _finish(recipients: list[RecipientFacts]) -> tuple[RecipientFacts, ...]:
-    """Normalise addresses, fill codes and command from the diagnostic, drop duplicates."""
+    """Normalise addresses, settle the codes (``smtp.settle``), fill the command from the diagnostic, drop duplicates."""
     done: dict[tuple[str, str | None], RecipientFacts] = {}
     for facts in recipients:
         address = normalize_address(facts.address)
         if not address:
             continue
         diagnostic = facts.diagnostic or ""
-        status = facts.status or find_status(diagnostic)
-        reply_code = facts.reply_code or find_reply_code(diagnostic)
-        command = facts.command or find_command(diagnostic)
+        status, reply_code = settle(facts.status, diagnostic, facts.reply_code or find_reply_code(diagnostic))
+        command = Command(facts.command) if facts.command else find_command(diagnostic)
         if (address, status, reply_code, command) != (facts.address, facts.status, facts.reply_code, facts.command):
             facts = replace(facts, address=address, status=status, reply_code=reply_code, command=command)
         done.setdefault((address.lower(), facts.action), facts)
