@@ -111,7 +111,15 @@ class Command(enum.StrEnum):
 
 @dataclass(frozen=True)
 class RecipientFacts:
-    """What a bounce says about one failed recipient, copied as written."""
+    """What a bounce says about one failed recipient, copied as written.
+
+    ``address`` is the recipient whose delivery failed as the report names it (a DSN's
+    Final-Recipient), cleaned of type prefixes, X.400 and route syntax; never an
+    MTA-internal name (``user@ims-ms-daemon``, a host without a domain): the report's
+    other name for the recipient stands in for those. ``original_recipient`` is the
+    address the sender used (Original-Recipient, or the recipient in the returned copy)
+    where it differs, e.g. before an alias or forwarding rewrote it.
+    """
 
     address: str
     action: str | None = None  # RFC 3464 Action, lower-cased: failed, delayed, ...
@@ -120,10 +128,15 @@ class RecipientFacts:
     diagnostic: str | None = None  # Diagnostic-Code text, whitespace-normalised
     remote_mta: str | None = None
     reporting_mta: str | None = None
-    original_recipient: str | None = None
+    original_recipient: str | None = None  # the address we sent to, where it differs from ``address``
     command: Command | None = None  # SMTP command in progress
     diagnostic_type: str | None = None  # RFC 3464 diagnostic type: "smtp", "x-unix" (a local mailer), ...
     feedback_type: str | None = None  # ARF Feedback-Type (abuse, fraud, opt-out, ...)
+
+    @property
+    def sent_to(self) -> str:
+        """The address we sent to: the original recipient where the report names one, else the failed one."""
+        return self.original_recipient or self.address
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def _finish(recipients: list[RecipientFacts]) -> tuple[RecipientFacts, ...]:
         diagnostic = facts.diagnostic or ""
         status, reply_code = settle(facts.status, diagnostic, facts.reply_code or find_reply_code(diagnostic))
         command = Command(facts.command) if facts.command else find_command(diagnostic)
-        if (address, status, reply_code, command) != (facts.address, facts.status, facts.reply_code, facts.command):
+        if (address, status, reply_code, command) != (facts.address, facts.status, facts.reply_code, facts.command) or type(facts.command) is str:
             facts = replace(facts, address=address, status=status, reply_code=reply_code, command=command)
         done.setdefault((address.lower(), facts.action), facts)
     return tuple(done.values())
