@@ -186,7 +186,7 @@ def _parse(args: argparse.Namespace) -> int:
             result["kind"] = report.kind.value
             result["recipients"] = []
             for facts in report.recipients:
-                verdict = classify(facts, report.kind)
+                verdict = classify(facts, report.kind, report.detector)
                 result["recipients"].append({
                     "address": facts.address,
                     "status": facts.status,
@@ -197,6 +197,8 @@ def _parse(args: argparse.Namespace) -> int:
                     "diagnostic": facts.diagnostic,
                     "remote_mta": facts.remote_mta,
                     "command": facts.command,
+                    "original_recipient": facts.original_recipient,
+                    "evidence": verdict.evidence.as_dict(),
                 })
         if args.jsonl:
             print(json.dumps(result, ensure_ascii=False), flush=False)

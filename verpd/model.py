@@ -149,12 +149,48 @@ class Report:
     message_id: str | None = None
 
 
+class Rule(enum.StrEnum):
+    """Which kind of rule decided a verdict (``classify``'s precedence, in order)."""
+
+    REPORT = "report"  # the report's kind: a complaint, an auto-reply, a challenge
+    SUCCESS = "success"  # delivered, relayed or expanded, or a 2.x.x status
+    MAILER = "mailer"  # a local delivery program's exit status (Diagnostic-Code: X-Unix)
+    PROVIDER = "provider"  # the receiving provider's documented meaning of its own reply
+    STATUS = "status"  # an enhanced status code specific enough to decide on its own
+    PHRASE = "phrase"  # a row of a reason's phrase table
+    STAGE = "stage"  # the SMTP command the refusal answered (connect, EHLO, MAIL FROM)
+    DEFAULT = "default"  # a generic code's class, the DSN action, or nothing at all
+
+
+STRONG_RULES = frozenset({Rule.PROVIDER, Rule.STATUS, Rule.PHRASE})
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a recipient got its verdict: the detector that read it and the rule that decided."""
+
+    rule: Rule
+    detector: str | None  # the parser's detector ("dsn", "exim", "fallback", ...)
+    ref: str = ""  # which rule: "5.1.1", "userunknown#3" (table and row), "google#2", "MAIL"
+    source: str = ""  # for a table or provider row: who emits the wording and where that is documented
+
+    @property
+    def strong(self) -> bool:
+        """Whether this evidence may make a failure hard: a specific code, a known wording or a
+        provider's own rule, read by a detector that knows the format (not the fallback's guess)."""
+        return self.rule in STRONG_RULES and self.detector != "fallback"
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"rule": self.rule.value, "detector": self.detector, "ref": self.ref, "source": self.source}
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """The meaning ``classify`` gives to one recipient's facts."""
+    """The meaning ``classify`` gives to one recipient's facts, and why."""
 
     reason: Reason
     severity: Severity
+    evidence: Evidence
 
 
 @dataclass(frozen=True)

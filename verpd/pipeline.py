@@ -77,7 +77,7 @@ class Pipeline:
         bug) if it was not, in which case nothing was committed.
         """
         report = await asyncio.get_running_loop().run_in_executor(None, _parse_safely, raw)
-        failures = [(facts, verdict) for facts in report.recipients if (verdict := classify(facts, report.kind)).severity is not Severity.NONE]
+        failures = [(facts, verdict) for facts in report.recipients if (verdict := classify(facts, report.kind, report.detector)).severity is not Severity.NONE]
         events = _Events()
         async with self.store.transaction() as tx:
             if report.kind is ReportKind.FEEDBACK:

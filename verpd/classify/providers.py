@@ -1,149 +1,116 @@
-"""Rules for receiving providers whose replies mean something specific.
+"""Receiving providers whose replies mean something specific: their documented codes, as data.
 
-Large providers answer with their own codes and wordings, documented in their
-postmaster pages; where such a reply would be misread by the generic phrase rules,
-the provider's own meaning is used. A provider is recognised by the remote or reporting
-MTA's host name (a filtering gateway reports for the domains behind it) or by the
-recipient's domain. Each rule is
-(status prefix or None, phrase regex, reason); the first match wins.
+Large providers answer with their own codes and wordings, documented on their
+postmaster pages; where such a reply would be misread by the generic rules (a "User
+unknown" that is really a reception filter, a 5.1.1 that is really a rate limit), the
+provider's own meaning has the last word. A provider is recognised by the remote or
+reporting MTA's host name (a filtering gateway reports for the domains behind it) or by
+the recipient's domain. The rules themselves live in ``verpd.classify.provider_rules``,
+one tuple per provider, each row with where the provider documents it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
+
+from verpd.model import Reason
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One documented reply of one provider: a status prefix (or any), its words, its meaning."""
+
+    status: str | None  # the status code: exactly "5.4.1", a family "5.7." (prefix), "5.7.6xx" (x: any digit), or None for any
+    pattern: str  # regex over the lower-cased, blank-collapsed diagnostic
+    reason: Reason
+    source: str  # the provider's page (and section) that documents this reply
 
 
 @dataclass(frozen=True)
 class Provider:
     name: str
-    hosts: re.Pattern[str]  # remote MTA host names or recipient domains
-    rules: tuple[tuple[str | None, re.Pattern[str], str], ...]
+    hosts: str  # regex over host names and the recipient's domain, each read whole
+    rules: tuple[Rule, ...]
+
+    @cached_property
+    def host_regex(self) -> re.Pattern[str]:
+        return re.compile(f"(?:{self.hosts})")
+
+    @cached_property
+    def compiled(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(rule.pattern) for rule in self.rules)
 
 
-def _rules(*rules: tuple[str | None, str, str]) -> tuple[tuple[str | None, re.Pattern[str], str], ...]:
-    return tuple((prefix, re.compile(pattern), reason) for prefix, pattern, reason in rules)
+@dataclass(frozen=True)
+class Match:
+    """The provider rule that decided: its reason, a reference to it and its provenance."""
+
+    reason: Reason
+    ref: str  # "google#3": the provider and the rule's index
+    source: str
 
 
-PROVIDERS: tuple[Provider, ...] = (
-    Provider(
-        # au by KDDI answers a recipient that does not exist with "550 <addr>: User unknown";
-        # when the recipient's own reception filter refuses the sender it says
-        # "550 : User unknown" without the address (Japanese carriers word filter
-        # refusals as unknown users).
-        "kddi",
-        re.compile(r"(?:^|\.)(?:ezweb\.ne\.jp|au\.com|biz\.ezweb\.ne\.jp)$"),
-        _rules((None, r"\b550 : user unknown", "filtered"), (None, r"user unknown|unknown user", "userunknown")),
-    ),
-    Provider(
-        # NTT docomo's "550 Unknown user <addr>" comes from the recipient's reception filter as
-        # often as from a missing mailbox, and docomo does not say which: filtered.
-        "docomo",
-        re.compile(r"(?:^|\.)docomo\.ne\.jp$"),
-        _rules((None, r"unknown user|user unknown", "filtered")),
-    ),
-    Provider(
-        # Orange / La Poste: https://postmaster.orange.fr (codes OFR_xxx, LPNxxx_xxx)
-        "orange",
-        re.compile(r"(?:^|\.)(?:orange\.fr|wanadoo\.fr|laposte\.net)$"),
-        _rules(
-            (None, r"destinataire invalide|invalid recipient", "userunknown"),
-            (None, r"bloquee pour incident de spam|blocked for spamming", "blocked"),
-        ),
-    ),
-    Provider(
-        # Verizon's SMS/MMS gateways reject numbers that have no subscriber.
-        "verizon",
-        re.compile(r"(?:^|\.)(?:vtext\.com|vzwpix\.com)$"),
-        _rules((None, r"no such user|invalid user", "userunknown")),
-    ),
-    Provider(
-        # Symantec MessageLabs / Email Security.cloud verifies recipients for the domains it filters.
-        "messagelabs",
-        re.compile(r"(?:^|\.)messagelabs\.com$"),
-        _rules((None, r"no such user|user unknown|unknown user|invalid recipient", "userunknown")),
-    ),
-    Provider(
-        # Google Groups answers a post it will not take (the group does not exist, or the
-        # sender may not post to it) with a letter in the sender's language: the sender was refused.
-        "googlegroups",
-        re.compile(r"(?:^|\.)googlegroups\.com$"),
-        _rules((None, r".", "rejected")),
-    ),
-    Provider(
-        # Google Workspace / Gmail: https://support.google.com/a/answer/3726730 (SMTP error reference)
-        "google",
-        re.compile(r"(?:^|\.)(?:google\.com|googlemail\.com|gmail\.com|aspmx\.l\.google\.com)$"),
-        _rules(
-            (None, r"not authorized to send email directly to our servers|ip you're using to send mail is not authorized", "blocked"),
-            (None, r"likely unsolicited mail|has been blocked.{0,40}spam|detected that this message is likely suspicious", "spamdetected"),
-            (None, r"low reputation|reputation of (?:the )?sending", "badreputation"),
-            (None, r"not rfc ?5322 compliant|missing a valid address in from|multiple (?:from|sender|subject|date|to|cc|bcc|message-id|in-reply-to|references|reply-to) headers", "notcompliantrfc"),
-            (None, r"receiving mail (?:at a rate|too quickly)|rate that prevents additional messages|daily sending quota|sending limit", "speeding"),
-            (None, r"account that you tried to reach is (?:disabled|inactive)|account has been disabled", "suspend"),
-            (None, r"over (?:its |their )?(?:storage )?quota|out of storage space|inbox is out of storage", "mailboxfull"),
-            (None, r"pass(?:es)? authentication checks|authenticate with (?:either )?spf|unauthenticated|dmarc|\bspf\b|\bdkim\b", "authfailure"),
-            (None, r"\bptr\b|reverse dns", "requireptr"),
-        ),
-    ),
-    Provider(
-        # Microsoft 365 / Outlook.com: https://learn.microsoft.com/exchange/mail-flow-best-practices/non-delivery-reports-in-exchange-online/
-        "microsoft",
-        re.compile(r"(?:^|\.)(?:outlook\.com|hotmail\.[a-z.]+|live\.[a-z.]+|msn\.com|protection\.outlook\.com|office365\.us)$"),
-        _rules(
-            ("5.4.1", r"recipient address rejected: access denied", "userunknown"),  # directory-based edge blocking
-            (None, r"recipientnotfound|recipient not found by smtp address lookup|requested action not taken: mailbox unavailable", "userunknown"),
-            (None, r"rate limited due to ip reputation|ip reputation|reputation", "badreputation"),
-            (None, r"banned sending ip|blocked using|traffic not accepted from this ip|part of their network is on our block list", "blocked"),
-            (None, r"dmarc|\bspf\b|\bdkim\b|sender authentication", "authfailure"),
-            (None, r"mailbox (?:is )?full|exceeded (?:its|the) storage|quota", "mailboxfull"),
-        ),
-    ),
-    Provider(
-        # Yahoo / AOL: https://senders.yahooinc.com/smtp-error-codes
-        "yahoo",
-        re.compile(r"(?:^|\.)(?:yahoo\.[a-z.]+|yahoodns\.net|ymail\.com|rocketmail\.com|aol\.com|aim\.com)$"),
-        _rules(
-            (None, r"\[bl2[1-3]\]|\[pbl\]|in spamhaus|connections will not be accepted", "blocked"),
-            (None, r"doesn't have an? .{0,20}account|user doesn't exist|mailbox not found|no such user", "userunknown"),
-            (None, r"mailbox (?:is )?(?:disabled|inactive)|account is disabled", "suspend"),
-        ),
-    ),
-    Provider(
-        # Apple iCloud: https://support.apple.com/102322 (postmaster information)
-        "apple",
-        re.compile(r"(?:^|\.)(?:icloud\.com|me\.com|mac\.com|mail\.icloud\.com)$"),
-        _rules(
-            (None, r"account (?:is )?(?:disabled|inactive)", "suspend"),
-            (None, r"over quota|mailbox (?:is )?full", "mailboxfull"),
-            (None, r"blocked|block ?list|dnsbl|spamhaus", "blocked"),
-        ),
-    ),
-)
+class ProviderTable:
+    """Finds the provider of a reply, then its first rule that fits."""
 
+    def __init__(self, providers: tuple[Provider, ...]) -> None:
+        self.providers = providers
 
-def reason(remote_mta: str | None, reporting_mta: str | None, address: str, text: str, status: str | None, reply_code: int | None) -> str | None:
-    """The provider's meaning for this reply, if a known provider received (or filtered) the mail."""
-    provider = _provider_of((remote_mta, reporting_mta, address.rpartition("@")[2]))
-    if provider is None:
+    @cached_property
+    def _any(self) -> re.Pattern[str]:
+        # One search over all providers' host patterns rules most replies out at once.
+        # With MULTILINE each host, one per line, is matched from its own start to its own end.
+        return re.compile("|".join(f"(?:{p.hosts})" for p in self.providers), re.MULTILINE)
+
+    def provider_of(self, hosts: tuple[str | None, ...]) -> Provider | None:
+        """The first provider (in table order) that any of ``hosts`` belongs to."""
+        names = [h.lower().rstrip(".") for h in hosts if h]
+        if not names or not self._any.search("\n".join(names)):
+            return None
+        for provider in self.providers:
+            if any(provider.host_regex.search(name) for name in names):
+                return provider
         return None
-    for prefix, pattern, found in provider.rules:
-        if (prefix is None or (status or "").startswith(prefix)) and pattern.search(text):
-            return found
-    return None
 
+    def match(self, remote_mta: str | None, reporting_mta: str | None, address: str, text: str, status: str | None) -> Match | None:
+        """The provider's meaning for this reply, if a known provider refused (or reported on) the mail.
 
-def _provider_of(hosts: tuple[str | None, ...]) -> Provider | None:
-    """The first provider (in table order) that any of ``hosts`` belongs to."""
-    names = {h.lower().rstrip(".") for h in hosts if h}
-    if not names or not _ANY_PROVIDER.search("\n".join(names)):
+        The refusing server's provider is asked first (Remote-MTA), then the recipient's
+        domain's (a relay may not name the remote host), then the reporting MTA's (a
+        filtering gateway reports for the domains behind it).
+        """
+        if not text:
+            return None
+        tried: list[Provider] = []
+        for host in (remote_mta, address.rpartition("@")[2], reporting_mta):
+            provider = self.provider_of((host,))
+            if provider is None or provider in tried:
+                continue
+            tried.append(provider)
+            for i, (rule, regex) in enumerate(zip(provider.rules, provider.compiled, strict=True)):
+                if (rule.status is None or _fits(rule.status, status)) and regex.search(text):
+                    return Match(rule.reason, f"{provider.name}#{i}", f"{provider.name}: {rule.source}")
         return None
-    for provider in PROVIDERS:
-        if any(provider.hosts.search(name) for name in names):
-            return provider
-    return None
 
 
-# One search over all providers' host patterns rules most replies out at once.
-# With MULTILINE each host, one per line, is matched from its own start to its own end.
-_ANY_PROVIDER = re.compile("|".join(f"(?:{p.hosts.pattern})" for p in PROVIDERS), re.MULTILINE)
+def _fits(wanted: str, status: str | None) -> bool:
+    """Whether ``status`` is the code a rule names: exactly, as a family ("5.7."), or with x for any digit."""
+    if not status:
+        return False
+    if wanted.endswith("."):
+        return status.startswith(wanted)
+    if "x" in wanted:
+        return len(status) == len(wanted) and all(w == "x" and s.isdigit() or w == s for w, s in zip(wanted, status))
+    return status == wanted
+
+
+def _table() -> ProviderTable:
+    from verpd.classify.provider_rules import PROVIDERS
+
+    return ProviderTable(PROVIDERS)
+
+
+TABLE = _table()
+match = TABLE.match

@@ -1,0 +1,36 @@
+"""filtered: the recipient's own filter or settings refused the message; the address may exist."""
+
+from verpd.classify.phrase import Phrase
+
+ROWS = (
+    Phrase(r"recipient address rejected: access denied", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd_check.c:2433 (check_table_result REJECT) (check_recipient_access / reject restriction)"),
+    Phrase(r"your envelope recipient (is in my badrcptto list|has been denied)|mail to that recipient is not accepted", "qmail-smtpd badrcptto patches / qmail-ldap", "sagredo-dev/qmail@302f308abf qmail-smtpd.c:200 (err_bmt); qmail-ldap/qmail-ldap@33d8d0d25a qmail-smtpd.c:170"),
+    Phrase(r"i do not accept messages at this address", "qmail-ldap qmail-secretary", "qmail-ldap/qmail-ldap@33d8d0d25a qmail-secretary.c:141 (low confidence)"),
+    Phrase(r"your message to <.{1,80}> was automatically rejected", "Dovecot LDA/LMTP rejection (sieve reject / quota with lda)", "dovecot/core@f28b5a92ec src/lib-lda/lda-settings.c:35 (rejection_reason default); DSN Status dovecot/core@f28b5a92ec src/lib-lda/mail-send.c:161 (mail_send_rejection)"),
+    Phrase(r"you do not have permission to post a message to this mailbox", "Cyrus lmtpd", "cyrusimap/cyrus-imapd@1f3a129311 imap/lmtp_err.et:43 (LMTP_NOT_AUTHORIZED_LONG)"),
+    Phrase(r"message was refused by the recipient.s mail filtering program", "Apache James jsieve reject", "apache/james-project@20bf8083e3 server/mailet/mailets/src/main/java/org/apache/james/transport/mailets/jsieve/RejectAction.java:88 (RejectAction)"),
+    Phrase(r"duplicate message rejected", "Courier dupfilter", "svarshavchik/courier@fe506ccc6d courier/courier/filters/dupfilter.c:161 (low confidence)"),
+    Phrase(r"cannot route mail to user", "HCL/IBM Lotus Domino router", "sisimai lib/Sisimai/Lhost/Domino.pm (no primary source found)"),
+    Phrase(r"resolver\.rst\.(notauthorized|authrequired|senderauthenticated|restrictedtoauthenticatedsenders)", "Microsoft Exchange Server 2007-2019 (on-premises; also seen in hybrid via Exchange Online) / Exchange Online (recipient delivery restrictions)", "https://learn.microsoft.com/en-us/exchange/troubleshoot/email-delivery/ndr/fix-error-code-550-5-7-1-in-exchange-online (section 'The recipient is a public folder...': '550 5.7.1 RESOLVER.RST.AuthRequired; authentication required'); https://learn.microsoft.com/en-us/exchange/mail-flow/non-delivery-reports-and-bounce-messages/non-delivery-reports-and-bounce-messages (section 'Common enhanced status codes'; MicrosoftDocs OfficeDocs-Exchange Exchange/ExchangeServer/mail-flow/non-delivery-reports-and-bounce-messages/non-delivery-reports-and-bounce-messages.md) row 5.7.1 ('The recipient is configured to only accept messages from authenticated (typically, internal) senders')"),
+    Phrase(r"xgemail_0009", "Sophos Central Email", "https://docs.sophos.com/central/customer/help/en-us/ManageYourProducts/EmailSecurity/SMTPErrorCodes/index.html table row XGEMAIL_0009: 'Message rejected because a domain, an IP address, or an email address is in the user block list.'"),
+    Phrase(r"amazon ses has suppressed sending to this address because it has a recent history of bouncing", "Amazon SES (global suppression list)", "awsdocs/amazon-ses-developer-guide @5b3d642 doc-source/event-publishing-retrieving-sns-contents.md bounce-types row Permanent/Suppressed"),
+    Phrase(r"amazon ses has suppressed sending to this address because it is on the account-level suppression list", "Amazon SES (account-level suppression list)", "awsdocs/amazon-ses-developer-guide @5b3d642 doc-source/notification-contents.md row Permanent/OnAccountSuppressionList ('This does not count toward your bounce rate metric')"),
+    Phrase(r"bounced address", "Twilio SendGrid (dropped event reason)", "sendgrid/docs @c3eb3fef content/docs/glossary/drops.md and content/docs/for-developers/tracking-events/event.md (dropped event reasons) 'Bounced Address'"),
+    Phrase(r"spam reporting address", "Twilio SendGrid (dropped event reason)", "sendgrid/docs @c3eb3fef content/docs/glossary/drops.md and content/docs/for-developers/tracking-events/event.md (dropped event reasons) 'Spam Reporting Address' (address on the spam-report list)"),
+    Phrase(r"unsubscribed address", "Twilio SendGrid (dropped event reason)", "sendgrid/docs @c3eb3fef content/docs/glossary/drops.md and content/docs/for-developers/tracking-events/event.md (dropped event reasons) 'Unsubscribed Address'"),
+    Phrase(r"not delivering to previously bounced address", "Mailgun (failed event, delivery-status code 605, reason suppress-bounce)", "mailgun/documentation @32f41214 source/api-events.rst (failed/permanent example: code 605, description 'Not delivering to previously bounced address', reason 'suppress-bounce'); source/user_manual.rst ('will not attempt delivery and drop the message')"),
+    Phrase(r"recipient address was suppressed due to (customer|system) policy", "SparkPost (suppression; bounce_class 25, error_code 554)", "SparkPost/support-docs @2cb4102c content/docs/tech-resources/preparing-for-async-suppressions.md (bounce_class 25, error_code 554, reason 'Recipient address was suppressed due to customer policy' OR '... system policy'); content/docs/faq/recipient-address-was-suppressed-due-to-system-policy.md (system list = role/alias addresses, defunct famous addresses, misspelled major domains)"),
+    Phrase(r"you have sent email to an (address you are not authorized to use|expired dated address|invalid dated address|invalid keyword address)", "TMDA bounce (tagged-address checks)", "KevinGoodsell/tmda-fork @0ea21512 (TMDA) tmda/templates/bounce_fail_sender.txt, bounce_expired_dated.txt, bounce_fail_dated.txt, bounce_fail_keyword.txt (all 'This is a permanent error')"),
+    Phrase(r"mail delivery software \(tmda\).{0,400}message rejected by recipient", "TMDA bounce (incoming filter 'bounce' action)", "KevinGoodsell/tmda-fork @0ea21512 (TMDA) tmda/templates/bounce_incoming.txt ('Message rejected by recipient.')"),
+    Phrase(r"(?:rejected|refused|blocked) by (?:the )?(?:recipient|user|addressee)", "common", "verpd 0.1 phrase set: common"),
+    Phrase(r"message filtered", "common", "verpd 0.1 phrase set: common"),
+    Phrase(r"rejected due to (?:user|recipient) (?:rules|preferences)", "common", "verpd 0.1 phrase set: common"),
+    Phrase(r"user refuses to receive", "common", "verpd 0.1 phrase set: Japanese carriers, AOL"),
+    Phrase(r"user reject", "common", "verpd 0.1 phrase set: Japanese carriers, AOL"),
+    Phrase(r"refuse to receive mail", "common", "verpd 0.1 phrase set: Japanese carriers, AOL"),
+    Phrase(r"you have been blocked by the recipient", "common", "verpd 0.1 phrase set: Japanese carriers, AOL"),
+    Phrase(r"only accepting mail from specific", "common", "verpd 0.1 phrase set: Japanese carriers, AOL"),
+    Phrase(r"is not accepting (?:any )?mail", "common", "verpd 0.1 phrase set: AT&T"),
+    Phrase(r"has restricted sms e-?mail", "common", "verpd 0.1 phrase set: AT&T"),
+    Phrase(r"account is protected by", "common", "verpd 0.1 phrase set: AT&T"),
+)

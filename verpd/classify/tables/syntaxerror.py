@@ -1,0 +1,37 @@
+"""syntaxerror: an SMTP protocol or syntax error (RFC 3463 X.5, 50x replies)."""
+
+from verpd.classify.phrase import Phrase
+
+ROWS = (
+    Phrase(r"recipient address rejected: need fully-qualified address", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd_check.c:2178 (reject_non_fqdn_address)"),
+    Phrase(r"rejected: improper use of smtp command pipelining", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd_check.c:1789 (reject_unauth_pipelining)"),
+    Phrase(r"error: smtp protocol synchronization", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd.c:5989 (smtpd_proto)"),
+    Phrase(r"bad (recipient|sender) address syntax", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd.c:3104 (rcpt_cmd); vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd.c:2691 (mail_cmd)"),
+    Phrase(r"error: (command not recognized|bad syntax|command too long|bad utf-8 syntax)", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd.c:6226 (smtpd_proto); vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd.c:6173"),
+    Phrase(r"syntax: (mail from|rcpt to):<address>", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd.c:2665 (mail_cmd)"),
+    Phrase(r"error: (need rcpt command|need mail command|send helo/ehlo first|nested mail command)", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd.c:3459 (data_cmd)"),
+    Phrase(r"error: no valid recipients", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd.c:3461 (data_cmd) (low confidence)"),
+    Phrase(r"restricted characters in address", "Exim default configure acl_check_rcpt", "Exim/exim@13835a3c1e src/src/configure.default:435 (acl_check_rcpt)"),
+    Phrase(r"smtp synchronization error", "Exim smtp_in", "Exim/exim@13835a3c1e src/src/smtp_in.c:2837 (smtp_start_session)"),
+    Phrase(r"too many (syntax or protocol errors|nonmail commands|unrecognized commands)", "Exim smtp_in", "Exim/exim@13835a3c1e src/src/smtp_in.c:2921 (synprot_error); Exim/exim@13835a3c1e src/src/smtp_in.c:5947"),
+    Phrase(r"syntactically invalid (helo|ehlo) argument", "Exim smtp_in", "Exim/exim@13835a3c1e src/src/smtp_in.c:4086 (HELO/EHLO)"),
+    Phrase(r"(sender|recipient) address must contain a domain|must have an address operand|valid rcpt command must precede", "Exim smtp_in", "Exim/exim@13835a3c1e src/src/smtp_in.c:3667"),
+    Phrase(r'5\.1\.[37] syntax error in mailbox address|unbalanced .[<>()"]|invalid route address|colon illegal in host name part|local part must not (end|begin) with a dot', "Sendmail", "deepin-community/sendmail@c7e7de44d9 sendmail/parseaddr.c:415 (parseaddr); deepin-community/sendmail@c7e7de44d9 cf/m4/proto.m4:1061"),
+    Phrase(r"command unrecognized|need mail before rcpt|need rcpt \(recipient\)|polite people say helo first|i demand that you introduce yourself first", "Sendmail", "deepin-community/sendmail@c7e7de44d9 sendmail/srvrsmtp.c:3879"),
+    Phrase(r"555 syntax error \(#5\.5\.4\)|503 (mail|rcpt) first \(#5\.5\.1\)|502 unimplemented \(#5\.5\.1\)", "qmail-smtpd", "notqmail/notqmail@a7012e4fdf qmail-smtpd.c:51"),
+    Phrase(r"(sender|recipient) address syntax error", "OpenSMTPD smtpd", "OpenSMTPD/OpenSMTPD@3153385b02 usr.sbin/smtpd/smtp_session.c:1620 (smtp_tx_rcpt_to); OpenSMTPD/OpenSMTPD@3153385b02 usr.sbin/smtpd/smtp_session.c:1586"),
+    Phrase(r"invalid command: command (unrecognized|not allowed at this point)|command line too long|pipelining not supported", "OpenSMTPD smtpd", "OpenSMTPD/OpenSMTPD@3153385b02 usr.sbin/smtpd/smtp_session.c:1383"),
+    Phrase(r"syntax error - your mail software violates rfc 821", "Courier esmtpd", "svarshavchik/courier@fe506ccc6d courier/courier/module.esmtp/courieresmtpd.C:546"),
+    Phrase(r"storedrv\.submit; invalid recipient address", "Microsoft Exchange Server", "https://learn.microsoft.com/exchange/mail-flow/non-delivery-reports-and-bounce-messages/non-delivery-reports-and-bounce-messages (MicrosoftDocs/OfficeDocs-Exchange Exchange/ExchangeServer/mail-flow/non-delivery-reports-and-bounce-messages/non-delivery-reports-and-bounce-messages.md, table \"Enhanced status codes\") row 5.1.3"),
+    Phrase(r"recipient addresses in single label domains not accepted", "Microsoft Exchange Server", "https://learn.microsoft.com/exchange/mail-flow/non-delivery-reports-and-bounce-messages/non-delivery-reports-and-bounce-messages (MicrosoftDocs/OfficeDocs-Exchange Exchange/ExchangeServer/mail-flow/non-delivery-reports-and-bounce-messages/non-delivery-reports-and-bounce-messages.md, table \"Enhanced status codes\") row 5.1.6"),
+    Phrase(r"5\.5\.2 send hello first", "Microsoft Exchange Server", "https://learn.microsoft.com/exchange/mail-flow/non-delivery-reports-and-bounce-messages/non-delivery-reports-and-bounce-messages (MicrosoftDocs/OfficeDocs-Exchange Exchange/ExchangeServer/mail-flow/non-delivery-reports-and-bounce-messages/non-delivery-reports-and-bounce-messages.md, table \"Enhanced status codes\") row 5.5.2"),
+    Phrase(r"553 <.{1,100}> address unknown", "Amazon SES SMTP endpoint (submission)", "awsdocs/amazon-ses-developer-guide @5b3d642 doc-source/troubleshoot-smtp.md (Amazon SES SMTP response codes, https://docs.aws.amazon.com/ses/latest/dg/troubleshoot-smtp.html) row 'RCPT TO syntax error | 553 <email-address> address unknown'"),
+    Phrase(r"syntax error", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"command (?:not|un)recogni[sz]ed", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"unrecogni[sz]ed command", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"invalid command", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"bad sequence of commands", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"malformed address", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"may not follow", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"(?:command|parameter) not implemented", "common", "verpd 0.1 phrase set: provenance pending"),
+)

@@ -1,0 +1,17 @@
+"""systemfull: the receiving system's disk is full (RFC 3463 X.3.1)."""
+
+from verpd.classify.phrase import Phrase
+
+ROWS = (
+    Phrase(r"insufficient system storage", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd_check.c:5529 (smtpd_check_queue)"),
+    Phrase(r"(cannot update mailbox|create maildir file|cannot append message to file|error writing message).{0,200}: no space left on device", "Postfix local(8)/virtual(8)", "vdukhovni/postfix@17830e5c13 postfix/src/global/mbox_open.c:253 (mbox_dsn)"),
+    Phrase(r"space shortage, please try later", "Exim smtp_in", "Exim/exim@13835a3c1e src/src/smtp_in.c:4901 (smtp_setup_msg (check_spool_space))"),
+    Phrase(r"insufficient disk space; try again later", "Sendmail", "deepin-community/sendmail@c7e7de44d9 sendmail/srvrsmtp.c:2053 (smtp MAIL (MinFreeBlocks))"),
+    Phrase(r"mail system storage has been exceeded", "Cyrus lmtpd", "cyrusimap/cyrus-imapd@1f3a129311 imap/imap_err.et:20 (IMAP_NOSPACE) sent as cyrusimap/cyrus-imapd@1f3a129311 imap/lmtp_err.et:22 (LMTP_SERVER_FULL)"),
+    Phrase(r"431 mail system full", "Courier submit", "svarshavchik/courier@fe506ccc6d courier/courier/submit2.C:641"),
+    Phrase(r"4\.3\.1 insufficient system resources", "Microsoft Exchange Server", "https://learn.microsoft.com/exchange/mail-flow/non-delivery-reports-and-bounce-messages/non-delivery-reports-and-bounce-messages (MicrosoftDocs/OfficeDocs-Exchange Exchange/ExchangeServer/mail-flow/non-delivery-reports-and-bounce-messages/non-delivery-reports-and-bounce-messages.md, table \"Enhanced status codes\") row 4.3.1 (back pressure)"),
+    Phrase(r"insufficient (?:system )?(?:storage|disk space)", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"(?:disk|system|file ?system|spool) (?:is )?full", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"out of (?:disk )?space", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"no space left", "common", "verpd 0.1 phrase set: provenance pending"),
+)

@@ -1,0 +1,37 @@
+"""toomanyconn: too many connections or recipients at once (RFC 3463 X.5.3)."""
+
+from verpd.classify.phrase import Phrase
+
+ROWS = (
+    Phrase(r"error: too many recipients(?! from)", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd.c:3157 (rcpt_cmd)"),
+    Phrase(r"error: too many connections from", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd.c:6017 (smtpd_proto (anvil))"),
+    Phrase(r"error: too many connections|all (server|screening) ports are busy", "Postfix postscreen", "vdukhovni/postfix@17830e5c13 postfix/src/postscreen/postscreen.c:875 (psc_service)"),
+    Phrase(r"error: too many errors", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd.c:6126 (smtpd_proto)"),
+    Phrase(r"rejected for too many bad recipients", "Exim default configure acl_check_rcpt", "Exim/exim@13835a3c1e src/src/configure.default:476 (acl_check_rcpt) (low confidence)"),
+    Phrase(r"too many concurrent smtp connections", "Exim daemon/smtp_in", "Exim/exim@13835a3c1e src/src/daemon.c:255 (handle_smtp_call (smtp_accept_max)); Exim/exim@13835a3c1e src/src/smtp_in.c:2600"),
+    Phrase(r"too many messages in this connection", "Exim smtp_in", "Exim/exim@13835a3c1e src/src/smtp_in.c:4599 (smtp_setup_msg (smtp_accept_max_per_connection))"),
+    Phrase(r"[45]52 too many recipients", "Exim smtp_in", "Exim/exim@13835a3c1e src/src/smtp_in.c:5162 (RCPT (recipients_max)); Exim/exim@13835a3c1e src/src/smtp_in.c:5154"),
+    Phrase(r"connection limit reached for all hosts", "Exim smtp transport", "Exim/exim@13835a3c1e src/src/transports/smtp.c:6515 (smtp_deliver)"),
+    Phrase(r"too many open connections", "Sendmail cf FEATURE(conncontrol)", "deepin-community/sendmail@c7e7de44d9 cf/m4/proto.m4:3295 (ConnControl)"),
+    Phrase(r"4\.5\.3 too many recipients", "Sendmail", "deepin-community/sendmail@c7e7de44d9 sendmail/srvrsmtp.c:3141 (smtp RCPT (MaxRecipientsPerMessage))"),
+    Phrase(r"too many bad (recipients|commands); closing connection", "Sendmail", "deepin-community/sendmail@c7e7de44d9 sendmail/srvrsmtp.c:3087 (smtp RCPT (BadRcptThrottle)) (low confidence)"),
+    Phrase(r"reached maximum number of recipients allowed in one session|max rcpt limit exceeded", "qmail-smtpd chkuser / maxrcpt patches", "sagredo-dev/qmail@302f308abf chkuser_settings.h:371; sagredo-dev/qmail@302f308abf qmail-smtpd.c:148"),
+    Phrase(r"sorry, too many recipients \(#5\.7\.1\)", "qmail-ldap qmail-smtpd", "qmail-ldap/qmail-ldap@33d8d0d25a qmail-smtpd.c:155"),
+    Phrase(r"too many recipients", "OpenSMTPD smtpd", "OpenSMTPD/OpenSMTPD@3153385b02 usr.sbin/smtpd/smtp_session.c:1611 (smtp_tx_rcpt_to)"),
+    Phrase(r"too many messages sent", "OpenSMTPD smtpd", "OpenSMTPD/OpenSMTPD@3153385b02 usr.sbin/smtpd/smtp_session.c:1578 (smtp_check_mail_from (max-messages))"),
+    Phrase(r"too many connections from this user", "Cyrus lmtpd", "cyrusimap/cyrus-imapd@1f3a129311 imap/imap_err.et:23 (IMAP_LIMIT_USER) sent as 451 4.4.5"),
+    Phrase(r"requested action not taken: max recipients reached", "Apache James MaxRcptHandler", "apache/james-project@20bf8083e3 protocols/smtp/src/main/java/org/apache/james/protocols/smtp/core/fastfail/MaxRcptHandler.java:42"),
+    Phrase(r"[45]31 too many recipients", "Courier submit", "svarshavchik/courier@fe506ccc6d courier/courier/submit.C:1623"),
+    Phrase(r"5\.5\.3 too many recipients|resolver\.adr\.reciplimit", "Microsoft Exchange Server", "https://learn.microsoft.com/exchange/mail-flow/non-delivery-reports-and-bounce-messages/non-delivery-reports-and-bounce-messages (MicrosoftDocs/OfficeDocs-Exchange Exchange/ExchangeServer/mail-flow/non-delivery-reports-and-bounce-messages/non-delivery-reports-and-bounce-messages.md, table \"Enhanced status codes\") row 5.5.3"),
+    Phrase(r"concurrent connections limit exceeded", "Microsoft Exchange Online (SMTP AUTH client submission)", "same page, section 'New throttling limit for concurrent connections that submit messages'"),
+    Phrase(r"account service is temporarily unavailable", "Mimecast Email Security Cloud Gateway", "https://mimecastsupport.zendesk.com/hc/en-us/articles/34000709564691-Policies-Mimecast-SMTP-Error-Codes (formerly https://community.mimecast.com/s/article/Mimecast-SMTP-Error-Codes-842605754, DOC-1369); wording as transcribed in sisimai lib/Sisimai/Rhost/Mimecast.pm §4xx '451 Account service is temporarily unavailable' (too many concurrent inbound connections)"),
+    Phrase(r"exceeding outbound thread limit", "Mimecast Email Security Cloud Gateway", "https://mimecastsupport.zendesk.com/hc/en-us/articles/34000709564691-Policies-Mimecast-SMTP-Error-Codes (formerly https://community.mimecast.com/s/article/Mimecast-SMTP-Error-Codes-842605754, DOC-1369); wording as transcribed in sisimai lib/Sisimai/Rhost/Mimecast.pm §5xx '550 Exceeding outbound thread limit'"),
+    Phrase(r"xgemail_0013", "Sophos Central Email", "https://docs.sophos.com/central/customer/help/en-us/ManageYourProducts/EmailSecurity/SMTPErrorCodes/index.html table row XGEMAIL_0013: 'Message rejected because it exceeded the maximum number of recipients allowed for a large message.'"),
+    Phrase(r"421 too many concurrent smtp connections", "Amazon SES SMTP endpoint (submission)", "awsdocs/amazon-ses-developer-guide @5b3d642 doc-source/troubleshoot-smtp.md (Amazon SES SMTP response codes, https://docs.aws.amazon.com/ses/latest/dg/troubleshoot-smtp.html)"),
+    Phrase(r"all available ips are at maximum connection limit", "Twilio SendGrid", "sisimai lib/Sisimai/Reason/TooManyConn.pm ('# SendGrid') (no primary source found)"),
+    Phrase(r"too many (?:connections|concurrent|simultaneous|sessions|smtp sessions|recipients)", "common", "verpd 0.1 phrase set: common; QQ \"Connection frequency limited\""),
+    Phrase(r"connection (?:count|rate) limit", "common", "verpd 0.1 phrase set: common; QQ \"Connection frequency limited\""),
+    Phrase(r"(?:maximum|max) (?:number of )?connections", "common", "verpd 0.1 phrase set: common; QQ \"Connection frequency limited\""),
+    Phrase(r"connection frequency limited", "common", "verpd 0.1 phrase set: common; QQ \"Connection frequency limited\""),
+    Phrase(r"connection rate limit exceeded", "Sendmail cf FEATURE(ratecontrol)", "deepin-community/sendmail@c7e7de44d9 cf/m4/proto.m4:3273 (RateControl)"),
+)
