@@ -279,6 +279,19 @@ def test_internal_name_with_no_other_name_anywhere_is_kept() -> None:
     assert parse(raw).recipients[0].address == "grace@ims-ms-daemon"
 
 
+def test_exchange_display_name_is_matched_in_the_returned_copy() -> None:
+    """An Exchange NDR line naming a recipient by display name is resolved through the returned copy's To:."""
+    raw = bounce("exchange2003_x400_recipients.eml").replace(b"/O=EXAMPLE/OU=HQ/CN=RECIPIENTS/CN=CAROL on", b"'Carol White' on")
+    assert [r.address for r in parse(raw).recipients] == ["bob@example.net", "carol@example.com", "dave@example.com"]
+
+
+def test_name_without_an_address_and_no_returned_copy_is_dropped() -> None:
+    """An Exchange DN the report resolves nowhere is no recipient: what has no address is not recorded."""
+    raw = bounce("exchange2003_x400_recipients.eml")
+    raw = raw[: raw.index(b"------_=_NextPart_000_01BF1A8E.3C2D4E10\nContent-Type: message/rfc822")]
+    assert [r.address for r in parse(raw).recipients] == ["bob@example.net", "dave@example.com"]
+
+
 def test_messaging_server_text_report_reads_the_original_address_for_an_internal_one() -> None:
     """Messaging Server's text report: "Recipient address: liam@ims-ms-daemon" gives way to its "Original address"."""
     raw = bounce("messagingserver_text_report_without_dsn.eml").replace(
@@ -287,6 +300,21 @@ def test_messaging_server_text_report_reads_the_original_address_for_an_internal
     report = parse(raw)
     assert report.detector == "messagingserver"
     assert [(r.address, r.original_recipient) for r in report.recipients] == [("liam@example.com", None), ("mia@example.com", None)]
+
+
+def test_exchange_2000_text_is_recognised_without_exchange_headers() -> None:
+    """The Exchange 2000/2003 NDR text is Exchange's own even when a relay dropped X-MimeOLE."""
+    raw = bounce("exchange2003_text_cannot_be_reached.eml").replace(b"X-MimeOLE: Produced By Microsoft Exchange V6.5\n", b"")
+    report = parse(raw)
+    assert (report.detector, [r.address for r in report.recipients]) == ("exchange2003", ["erin@example.net", "frank@example.org"])
+
+
+def test_exchange_2000_text_forwarded_by_a_person_is_not_an_exchange_report() -> None:
+    """Without Exchange's headers, the NDR text counts only from the system (an "Undeliverable" subject or postmaster)."""
+    raw = bounce("exchange2003_text_cannot_be_reached.eml").replace(b"X-MimeOLE: Produced By Microsoft Exchange V6.5\n", b"")
+    raw = raw.replace(b"Subject: Undeliverable: Your account summary", b"Subject: FW: Undeliverable: Your account summary")
+    raw = raw.replace(b'From: "System Administrator" <postmaster@example.net>', b"From: Quinn Baker <quinn@example.net>")
+    assert parse(raw).detector != "exchange2003"
 
 
 # --- the returned original message is never the report --------------------------------------------------------------
