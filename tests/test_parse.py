@@ -11,6 +11,7 @@ from tests.conftest import FIXTURES, fixture_bytes, shared_file
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse import parse
 from verpd.parse.message.parts import read_message
+from verpd.parse.message.text import is_internet_address, normalize_address
 
 VERP = "wiki-enwiki-42-b7q2xk@bounces.example.org"  # what {verp} becomes in our fixtures
 
@@ -85,11 +86,11 @@ def test_postfix_report_keeps_original_recipient_remote_mta_and_unfolded_diagnos
 
 
 def test_original_recipient_stands_in_for_a_missing_final_recipient() -> None:
-    """A recipient group without Final-Recipient is reported under its Original-Recipient."""
+    """A recipient group without Final-Recipient is reported under its Original-Recipient (then no different original recipient)."""
     raw = bounce("multi_recipient_mixed.eml").replace(b"Final-Recipient: rfc822; ken@example.net\n", b"")
     report = parse(raw)
     assert [r.address for r in report.recipients] == ["judy@example.com", "kenneth@example.net", "leo@example.org"]
-    assert report.recipients[1].original_recipient == "kenneth@example.net"
+    assert (report.recipients[1].original_recipient, report.recipients[1].sent_to) == (None, "kenneth@example.net")
     assert report.recipients[1].status == "4.4.1"
 
 
@@ -144,6 +145,176 @@ def test_exim_detail_is_read_from_the_report_never_from_the_returned_copy() -> N
     )
     assert carol.diagnostic == "Unrouteable address"
     assert (dave.address, dave.status, dave.reply_code, dave.diagnostic) == ("dave@example.org", None, None, None)
+
+
+# --- the failed address: one contract for every detector (RecipientFacts, parse._finish) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "address"),
+    [
+        pytest.param("rfc822; <bob@example.com>", "bob@example.com", id="rfc822"),
+        pytest.param("RFC822;bob@example.com", "bob@example.com", id="upper-case-no-blank"),
+        pytest.param("x400; bob@example.com", "bob@example.com", id="x400"),
+        pytest.param("utf-8; jörg@example.org", "jörg@example.org", id="utf-8"),
+    ],
+)
+def test_type_prefix_is_removed_from_an_address(written: str, address: str) -> None:
+    """A DSN address type (RFC 3464 §2.3.2, RFC 6533) is not part of the address."""
+    assert normalize_address(written) == address
+
+
+@pytest.mark.parametrize(
+    ("written", "address"),
+    [
+        pytest.param("c=US;a= ;p=Example;o=GW01;dda:SMTP=bob@example.com;", "bob@example.com", id="dda-smtp-with-trailing-separator"),
+        pytest.param("c=US;a=ADMD;p=PRMD;o=ORG;dda.type=SMTP;dda.value=bob(a)example.com", "bob@example.com", id="dda-type-value"),
+        pytest.param("dda:SMTP=first(u)last(a)example.com;", "first_last@example.com", id="rfc2156-escapes"),
+        pytest.param("SMTP:bob@example.com", "bob@example.com", id="proxy-prefix"),
+        pytest.param("Bob Brown (SMTP=bob@example.com)", "bob@example.com", id="display-name-with-proxy"),
+        pytest.param("IMCEASMTP-bob+2Ebrown+40example+2Ecom@exchange.example.org", "bob.brown@example.com", id="imcea-smtp"),
+    ],
+)
+def test_x400_decoration_gives_the_smtp_address_inside(written: str, address: str) -> None:
+    """An X.400 O/R address, an Exchange proxy or an IMCEA encapsulation with an SMTP address is that address."""
+    assert normalize_address(written) == address
+
+
+@pytest.mark.parametrize(
+    ("written", "address"),
+    [
+        pytest.param("@mta2.example.com,@mx.example.com:henry@example.com", "henry@example.com", id="two-hops"),
+        pytest.param("<@mx.example.com:henry@example.com>", "henry@example.com", id="bracketed-one-hop"),
+        pytest.param("rfc822;@mta2.example.com, @mx.example.com:henry@example.com", "henry@example.com", id="typed-with-blank"),
+    ],
+)
+def test_source_route_gives_the_mailbox_at_its_end(written: str, address: str) -> None:
+    """An RFC 5321 §4.1.2 source route (``@a,@b:user@domain``) is reduced to its mailbox."""
+    assert normalize_address(written) == address
+
+
+@pytest.mark.parametrize(
+    ("written", "address"),
+    [
+        pytest.param("ivy%example.net@tcp_local-daemon", "ivy@example.net", id="via-internal-channel"),
+        pytest.param("ivy%example.net@relay.example.com", "ivy@example.net", id="via-relay"),
+        pytest.param("ivy%example.net%gw.example.org@relay.example.com", "ivy@example.net", id="via-two-relays"),
+        pytest.param("100%sure@example.com", "100%sure@example.com", id="percent-without-domain-kept"),
+    ],
+)
+def test_percent_hack_route_gives_the_mailbox_it_names(written: str, address: str) -> None:
+    """A %-hack route (``user%domain@relay``, RFC 1123 §5.2.16) is the mailbox user@domain; a % not before a domain stays."""
+    assert normalize_address(written) == address
+
+
+@pytest.mark.parametrize(
+    ("address", "usable"),
+    [
+        pytest.param("bob@example.com", True, id="dotted-domain"),
+        pytest.param("bob@[192.0.2.1]", True, id="address-literal"),
+        pytest.param("bob@mailhub0", False, id="host-without-domain"),
+        pytest.param("grace@ims-ms-daemon", False, id="messaging-server-store-channel"),
+        pytest.param("root@localhost", False, id="localhost"),
+        pytest.param("root@host.localdomain", False, id="localdomain"),
+        pytest.param("bob@exchange.corp.local", False, id="mdns-local"),
+        pytest.param("IMCEAEX-_O=EXAMPLE_OU=HQ_CN=RECIPIENTS_CN=BOB@example.com", False, id="imcea-exchange-dn"),
+        pytest.param("/O=EXAMPLE/OU=HQ/CN=RECIPIENTS/CN=CAROL", False, id="exchange-dn"),
+        pytest.param(normalize_address("x400; c=US;a= ;p=Example;o=HQ;s=White;g=Carol;"), False, id="x400-without-smtp"),
+        pytest.param("Carol White", False, id="display-name"),
+    ],
+)
+def test_mta_internal_names_are_no_internet_addresses(address: str, usable: bool) -> None:
+    """Only a mailbox at a dotted, public domain (or an address literal) is an Internet address."""
+    assert is_internet_address(address) is usable
+
+
+def _messaging_server(old: bytes = b"", new: bytes = b"") -> bytes:
+    return bounce("messagingserver_dsn_internal_final_recipient.eml").replace(old, new)
+
+
+def test_internal_final_recipient_gives_way_to_the_original_recipient() -> None:
+    """Final-Recipient user@ims-ms-daemon is reported under its Original-Recipient, which then differs from nothing."""
+    grace = parse(_messaging_server()).recipients[0]
+    assert (grace.address, grace.original_recipient, grace.status) == ("grace@example.com", None, "5.2.2")
+
+
+def test_host_without_domain_gives_way_to_the_original_recipient() -> None:
+    """A Final-Recipient at a bare host name (alice.marsh@mailhub0) is reported under its Original-Recipient."""
+    raw = bounce("postfix_userunknown.eml").replace(b"Final-Recipient: rfc822; alice.marsh@example.com", b"Final-Recipient: rfc822; alice.marsh@mailhub0")
+    (facts,) = parse(raw).recipients
+    assert (facts.address, facts.original_recipient) == ("alice@example.net", None)
+
+
+def test_x400_final_recipient_without_smtp_part_gives_way_to_the_original_recipient() -> None:
+    """An X.400 Final-Recipient with no SMTP attribute is reported under its Original-Recipient."""
+    raw = bounce("postfix_userunknown.eml").replace(
+        b"Final-Recipient: rfc822; alice.marsh@example.com", b"Final-Recipient: x400; c=US;a= ;p=Example;o=HQ;s=Marsh;g=Alice;"
+    )
+    (facts,) = parse(raw).recipients
+    assert (facts.address, facts.status) == ("alice@example.net", "5.1.1")
+
+
+def test_usable_final_recipient_is_kept_over_an_unusable_original_recipient() -> None:
+    """A usable Final-Recipient stays the address; an Original-Recipient without a domain is no original recipient."""
+    raw = bounce("postfix_userunknown.eml").replace(b"Original-Recipient: rfc822;alice@example.net", b"Original-Recipient: rfc822;alice")
+    (facts,) = parse(raw).recipients
+    assert (facts.address, facts.original_recipient) == ("alice.marsh@example.com", None)
+
+
+def test_original_recipient_is_kept_where_it_differs_from_the_address() -> None:
+    """The Original-Recipient is carried beside the address when they differ, and is what we sent to."""
+    (facts,) = parse(bounce("postfix_userunknown.eml")).recipients
+    assert (facts.address, facts.original_recipient, facts.sent_to) == ("alice.marsh@example.com", "alice@example.net", "alice@example.net")
+
+
+def test_internal_name_without_another_in_the_report_is_matched_in_the_returned_copy() -> None:
+    """With no Original-Recipient, an internal name is replaced by the returned copy's recipient with its local part."""
+    raw = _messaging_server(b"Original-recipient: rfc822;grace@example.com\n", b"")
+    assert parse(raw).recipients[0].address == "grace@example.com"
+
+
+def test_internal_name_with_no_other_name_anywhere_is_kept() -> None:
+    """An internal name the report names no other way is kept: the failure is real, only its name is poor."""
+    raw = _messaging_server(b"Original-recipient: rfc822;grace@example.com\n", b"").replace(b"grace@example.com", b"gina@example.com")
+    assert parse(raw).recipients[0].address == "grace@ims-ms-daemon"
+
+
+def test_exchange_display_name_is_matched_in_the_returned_copy() -> None:
+    """An Exchange NDR line naming a recipient by display name is resolved through the returned copy's To:."""
+    raw = bounce("exchange2003_x400_recipients.eml").replace(b"/O=EXAMPLE/OU=HQ/CN=RECIPIENTS/CN=CAROL on", b"'Carol White' on")
+    assert [r.address for r in parse(raw).recipients] == ["bob@example.net", "carol@example.com", "dave@example.com"]
+
+
+def test_name_without_an_address_and_no_returned_copy_is_dropped() -> None:
+    """An Exchange DN the report resolves nowhere is no recipient: what has no address is not recorded."""
+    raw = bounce("exchange2003_x400_recipients.eml")
+    raw = raw[: raw.index(b"------_=_NextPart_000_01BF1A8E.3C2D4E10\nContent-Type: message/rfc822")]
+    assert [r.address for r in parse(raw).recipients] == ["bob@example.net", "dave@example.com"]
+
+
+def test_messaging_server_text_report_reads_the_original_address_for_an_internal_one() -> None:
+    """Messaging Server's text report: "Recipient address: liam@ims-ms-daemon" gives way to its "Original address"."""
+    raw = bounce("messagingserver_text_report_without_dsn.eml").replace(
+        b"  Recipient address: liam@example.com\n", b"  Recipient address: liam@ims-ms-daemon\n  Original address: liam@example.com\n"
+    )
+    report = parse(raw)
+    assert report.detector == "messagingserver"
+    assert [(r.address, r.original_recipient) for r in report.recipients] == [("liam@example.com", None), ("mia@example.com", None)]
+
+
+def test_exchange_2000_text_is_recognised_without_exchange_headers() -> None:
+    """The Exchange 2000/2003 NDR text is Exchange's own even when a relay dropped X-MimeOLE."""
+    raw = bounce("exchange2003_text_cannot_be_reached.eml").replace(b"X-MimeOLE: Produced By Microsoft Exchange V6.5\n", b"")
+    report = parse(raw)
+    assert (report.detector, [r.address for r in report.recipients]) == ("exchange2003", ["erin@example.net", "frank@example.org"])
+
+
+def test_exchange_2000_text_forwarded_by_a_person_is_not_an_exchange_report() -> None:
+    """Without Exchange's headers, the NDR text counts only from the system (an "Undeliverable" subject or postmaster)."""
+    raw = bounce("exchange2003_text_cannot_be_reached.eml").replace(b"X-MimeOLE: Produced By Microsoft Exchange V6.5\n", b"")
+    raw = raw.replace(b"Subject: Undeliverable: Your account summary", b"Subject: FW: Undeliverable: Your account summary")
+    raw = raw.replace(b'From: "System Administrator" <postmaster@example.net>', b"From: Quinn Baker <quinn@example.net>")
+    assert parse(raw).detector != "exchange2003"
 
 
 # --- the returned original message is never the report --------------------------------------------------------------

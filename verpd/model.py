@@ -116,7 +116,9 @@ class RecipientFacts:
     ``address`` is the recipient whose delivery failed as the report names it (a DSN's
     Final-Recipient), cleaned of type prefixes, X.400 and route syntax; never an
     MTA-internal name (``user@ims-ms-daemon``, a host without a domain): the report's
-    other name for the recipient stands in for those. ``original_recipient`` is the
+    other name for the recipient stands in for those (``parse._finish`` decides; where
+    the report has no other name, a name with an ``@`` is kept and one without is
+    dropped). ``original_recipient`` is the
     address the sender used (Original-Recipient, or the recipient in the returned copy)
     where it differs, e.g. before an alias or forwarding rewrote it.
     """

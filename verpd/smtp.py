@@ -15,7 +15,7 @@ from verpd.model import Command
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")  # never inside an IP such as 4.2.2.1
 _REPLY_AT_START = re.compile(r"([245]\d\d)(?:[ -]|$)")
 _REPLY_ANYWHERE = re.compile(r"(?<![\d.#-])([45][0-5]\d)[ -]['\"]?(?:[245]\.\d{1,3}\.\d{1,3}|[A-Za-z<])")
-TYPE_PREFIX = re.compile(r"^\s*(?:rfc822|smtp|x-[\w-]+|dns|utf-8|unix|unknown)\s*;\s*", re.IGNORECASE)
+TYPE_PREFIX = re.compile(r"^\s*(?:rfc822|x400|smtp|x-[\w-]+|dns|utf-8|unix|unknown)\s*;\s*", re.IGNORECASE)
 
 _COMMANDS: tuple[tuple[re.Pattern[str], Command], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), Command(command))

@@ -96,7 +96,7 @@ DETECTORS: tuple[Detector, ...] = (
     IMailServerDetector(),  # Ipswitch IMail: X-Mailer: <SMTP32 v...>, "Undeliverable Mail"
     MimecastDetector(),  # Mimecast: "[Postmaster] Email Delivery Failure", "-- addr" lines
     DominoDetector(),  # Lotus Domino "DELIVERY FAILURE:", Lotus Notes "Undeliverable message"
-    Exchange2003Detector(),  # Exchange 5.5-2003 IMS/IMC: "did not reach the following recipient(s)"
+    Exchange2003Detector(),  # Exchange 5.5-2003 IMS/IMC, MTA, 2000/2003 text: "did not reach the following recipient(s)", "... could not / cannot be reached"
     Exchange2007Detector(),  # Exchange 2007+/Office 365 NDR text: "Diagnostic information for administrators"
     MessagingServerDetector(),  # Oracle/Sun Messaging Server text: "Recipient address:" / "Reason:"
     TrendMicroDetector(),  # Trend Micro InterScan MSS: "Unable to deliver message to <addr>"

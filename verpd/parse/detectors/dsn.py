@@ -91,8 +91,10 @@ def _recipients(blocks: list[Message]) -> list[RecipientFacts]:
     for block in _groups(blocks):
         if block.get("reporting-mta") is not None:
             reporting_mta = normalize_address(header_text(block["reporting-mta"]))
-        final, original = block.get("final-recipient"), block.get("original-recipient")
-        address = _address(final) or _address(original)
+        # Both names go on; parse's _finish picks the failed address (an MTA-internal Final-Recipient
+        # such as Oracle's "user@ims-ms-daemon", or an X.400 one, gives way to the Original-Recipient).
+        final, original = _address(block.get("final-recipient")), _address(block.get("original-recipient"))
+        address = final if "@" in final else original
         if "@" not in address:
             continue  # no address, or a local delivery target such as Exim's "|/usr/bin/program"
         raw_diagnostic = decode_iso2022(header_text(block.get("diagnostic-code")))
@@ -115,7 +117,7 @@ def _recipients(blocks: list[Message]) -> list[RecipientFacts]:
                 diagnostic=diagnostic or None,
                 remote_mta=normalize_address(header_text(remote)) or None if remote is not None else None,
                 reporting_mta=reporting_mta,
-                original_recipient=_address(original) or None,
+                original_recipient=original or None,
                 command=find_command(diagnostic),
                 diagnostic_type=diagnostic_type,
             )

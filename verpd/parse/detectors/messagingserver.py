@@ -15,6 +15,14 @@ part when that part is missing or unusable::
       Diagnostic code: smtp;550 5.1.1 <bob@example.com>... User unknown
       Remote system: dns;mx.example.com (TCP|192.0.2.1|47323|198.51.100.2|25) (mx.example.com ESMTP)
 
+The "Recipient address" is the final form of the address, which may be internal: the
+message store's ``bob@ims-ms-daemon``, a source route ``@mta2.example.com:bob@example.com``,
+a %-hack ``bob%example.com@tcp_local-daemon`` (Messaging Server's rewrite rules); the
+"Original address" is the form the sender used, which Messaging Server always includes
+("includefinal" / "suppressfinal" channel keywords, Messaging Server Administration Guide,
+"To Include Altered Addresses in Status Notification Messages"). parse's ``_finish``
+chooses between them.
+
 The diagnostic is the "Diagnostic code" (the remote server's reply) or, without
 one, the "Reason" line; a Reason that names the refused command ("Server rejected
 MAIL FROM address") gives the command (``unable to deliver this message after 1 day``, ``Over
@@ -28,7 +36,6 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
-from verpd.parse.message.text import sole_address
 from verpd.smtp import clean_diagnostic
 
 _FIELD = re.compile(r"^\s+(recipient address|original address|reason|diagnostic code|remote system)\s*:\s*(.*)$", re.IGNORECASE)
@@ -59,9 +66,8 @@ class MessagingServerDetector:
                 continue
             field, value = m.group(1).lower(), m.group(2).strip()
             if field == "recipient address":
-                address = sole_address(value.rpartition(":")[2] if value.startswith("@") else value)
-                if address:
-                    found.append({"address": address})
+                if "@" in value:  # as written: parse's _finish cleans a route and replaces an internal name
+                    found.append({"address": value})
             elif found and field not in found[-1]:
                 found[-1][field] = value
         action = "delayed" if _DELAYED.search(mail.subject) else "failed"
@@ -71,7 +77,7 @@ class MessagingServerDetector:
                 action=action,
                 diagnostic=clean_diagnostic(entry.get("diagnostic code") or entry.get("reason") or "") or None,
                 remote_mta=_host(entry.get("remote system", "")),
-                original_recipient=sole_address(entry.get("original address", "")),
+                original_recipient=entry.get("original address") or None,
                 command=next((c for p, c in _REASON_COMMAND if p.search(entry.get("reason", ""))), None),
             )
             for entry in found

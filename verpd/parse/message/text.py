@@ -19,18 +19,102 @@ def find_addresses(text: str) -> list[str]:
 
 
 def normalize_address(text: str) -> str:
-    """``rfc822; <"User"@Example.org>`` → ``User@Example.org``: type prefix, brackets, quotes and blanks removed."""
+    """One recipient as a plain address: type prefix, brackets, quotes, X.400 decoration and route syntax removed.
+
+    ``rfc822; <"User"@Example.org>`` → ``User@Example.org``, and, in this order:
+
+    * Exchange / X.400 (RFC 2156) decoration: the SMTP address inside an O/R address
+      (``c=US;a= ;p=Org;o=Site;dda:SMTP=bob@example.com;``, ``dda.type=SMTP;dda.value=bob(a)example.com``,
+      RFC 2156 §4.3.3's ``(a)`` for ``@``), a proxy prefix (``SMTP:bob@example.com``,
+      ``Bob (SMTP=bob@example.com)``) and Exchange's IMCEA encapsulation
+      (``IMCEASMTP-bob+40example+2Ecom@exchange.example.org``);
+    * an RFC 5321 §4.1.2 source route: ``@a.example,@b.example:bob@example.com`` → ``bob@example.com``;
+    * the %-hack route (RFC 1123 §5.2.16): ``bob%example.com@relay`` → ``bob@example.com``.
+
+    A name with no SMTP address in it (an X.400 O/R address or an Exchange DN such as
+    ``/O=ORG/OU=SITE/CN=RECIPIENTS/CN=BOB``) comes back whitespace-normalised, for
+    :func:`is_internet_address` to refuse.
+    """
     text = TYPE_PREFIX.sub("", " ".join(text.split()))
+    if "=" in text or ":" in text or text[:5].upper() == "IMCEA":
+        text = _exchange_address(text)
     text = text.strip().strip("<>").strip()
     if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
         text = text[1:-1].strip()  # the whole address quoted; a quoted local part ("a..b"@example.org) stays
     if text.startswith("<") or text.endswith(">"):
         text = text.strip("<>")
+    if text.startswith("@"):
+        text = _SOURCE_ROUTE.sub("", text)
     if " " in text or text.startswith(("|", "/")):
         # A delivery target such as Exim's pipe "|/usr/bin/program user@example.org": its address.
         addresses = find_addresses(text)
         text = addresses[0] if addresses else text
+    if "%" in text:
+        m = _PERCENT_HACK.fullmatch(text)
+        text = f"{m.group(1)}@{m.group(2)}" if m else text
     return text
+
+
+def is_internet_address(address: str) -> bool:
+    """Whether ``address`` names an Internet mailbox, not an MTA-internal one.
+
+    A local part, ``@`` and a domain that has a dot (or is an address literal such as
+    ``[192.0.2.1]``) and is no private name: ``user@mailhub0``, ``user@ims-ms-daemon``
+    (Oracle Messaging Server's message-store channel), ``user@localhost``,
+    ``user@host.localdomain``, ``.local`` (RFC 6762), ``.internal``, ``home.arpa``
+    (RFC 8375), and Exchange's encapsulated non-SMTP addresses (``IMCEAEX-_O=ORG...@example.com``)
+    are not.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or " " in domain:
+        return False
+    domain = domain.lower().rstrip(".")
+    if domain.startswith("[") and domain.endswith("]"):
+        return True
+    if "." not in domain or domain == _PRIVATE_DOMAIN or domain.endswith(_PRIVATE_SUFFIXES):
+        return False
+    return not (local[:5].upper() == "IMCEA" and local[5:10].upper() != "SMTP-")
+
+
+def x400_name(text: str) -> str | None:
+    """The personal part of an X.400 O/R address or Exchange DN without an SMTP address: its last
+    common name (``/O=ORG/OU=SITE/CN=RECIPIENTS/CN=BOB`` → ``BOB``) or surname (``c=US;...;s=Smith;`` → ``Smith``)."""
+    found = _X400_NAME.findall(text)
+    return found[-1].strip() if found else None
+
+
+def _exchange_address(text: str) -> str:
+    """The SMTP address inside an Exchange / X.400 recipient, or ``text`` unchanged."""
+    m = _DDA_SMTP.search(text)
+    if m:
+        value = m.group(1).strip()
+        return _RFC2156_ESCAPE.sub(lambda e: _RFC2156.get(e.group(1).lower()) or chr(int(e.group(1))), value) if "@" not in value else value
+    m = _PROXY_SMTP.search(text)
+    if m:
+        return m.group(1)
+    m = _IMCEA_SMTP.fullmatch(text)
+    if m:
+        return _IMCEA_ESCAPE.sub(lambda e: chr(int(e.group(1), 16)), m.group(1))
+    return text
+
+
+# dda:SMTP=bob@example.com; (Exchange's display of an O/R address) or dda.type=SMTP;dda.value=... (X.400 notation)
+_DDA_SMTP = re.compile(r"\bdda(?::smtp=|\.type=smtp\s*;\s*dda\.value=)\s*([^;]+)", re.IGNORECASE)
+# RFC 2156 §4.3.3: characters outside the X.400 printable string written as (a) @, (p) %, (b) !, (q) ", (u) _, (l) (, (r) ), (ddd)
+_RFC2156_ESCAPE = re.compile(r"\(([apbqulr]|\d{3})\)", re.IGNORECASE)
+_RFC2156 = {"a": "@", "p": "%", "b": "!", "q": '"', "u": "_", "l": "(", "r": ")"}
+# An Exchange proxy address: "SMTP:bob@example.com", "Bob (SMTP=bob@example.com)", "[SMTP:bob@example.com]"
+_PROXY_SMTP = re.compile(r"(?:^|[\s(\[;'\"])smtp[:=]\s*([^\s()\[\];,<>'\"]+@[^\s()\[\];,<>'\"]+)", re.IGNORECASE)
+# Exchange's IMCEA encapsulation of a foreign address: IMCEA<type>-<address, + and hex for special characters>@<domain>
+_IMCEA_SMTP = re.compile(r"IMCEASMTP-([^@]+)@[^@]+", re.IGNORECASE)
+_IMCEA_ESCAPE = re.compile(r"\+([0-9A-Fa-f]{2})")
+_X400_NAME = re.compile(r"(?:^|[/;])\s*(?:cn|s)\s*=\s*([^/;]+)", re.IGNORECASE)
+# RFC 5321 §4.1.2 A-d-l: "@" domain *("," "@" domain) ":" before the mailbox
+_SOURCE_ROUTE = re.compile(r"^@[^\s:@,]+(?:\s*,\s*@[^\s:@,]+)*\s*:\s*")
+# user%final.domain[%relay...]@relay: the mailbox is user@final.domain (RFC 1123 §5.2.16)
+_PERCENT_HACK = re.compile(r'([^@%"\s]+)%([^@%"\s]+\.[^@%"\s]+)(?:%[^@"\s]*)?@[^@\s]+')
+_PRIVATE_DOMAIN = "localhost"
+_PRIVATE_SUFFIXES = (".localhost", ".localdomain", ".local", ".internal", ".home.arpa")
 
 
 # --- helpers shared by the commercial-server / provider detectors -------------------------
