@@ -34,9 +34,11 @@ strong evidence. The precedence, first match wins:
 10. ``onhold`` if the server said anything, ``undefined`` if not.
 
 **Safe default**: hard needs strong evidence (rules 4-6 and 8's words) from a detector
-that knows the format (never the fallback's guess), and a permanent refusal (never a
-4.x.x status or 4xx reply, never ``Action: delayed``). A verdict from a default, a
-generic code or unknown wording is soft.
+that knows the format (never the fallback's guess), in a report whose MTA has given up
+(never ``Action: delayed``). A verdict from a default, a generic code or unknown wording
+is soft. A 4xx that the MTA gave up on can be hard: Postfix's reject_unverified_recipient
+refuses an address its probe found undeliverable with 450 4.1.1 by default
+(postconf(5), ``unverified_recipient_reject_code``).
 """
 
 from __future__ import annotations
@@ -132,8 +134,6 @@ def severity(reason: R, facts: RecipientFacts, evidence: Evidence) -> Severity:
     if not evidence.strong or facts.action == "delayed":
         return Severity.SOFT
     status, reply = facts.status or "", str(facts.reply_code or "")
-    if status.startswith("4") or reply.startswith("4"):
-        return Severity.SOFT  # RFC 5321 §4.2.1: a 4yz reply is transient; the server never said the address is dead
     if reason in HARD_REASONS:
         return Severity.HARD
     if reason is R.NOTACCEPT and (status.startswith("5") or reply.startswith("5")):

@@ -55,4 +55,5 @@ ROWS = (
     Phrase(r"could not connect and send", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"mx (?:record|lookup)", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"lost connection", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"unable to deliver the message due to a communications failure", "Microsoft Exchange 5.5 MTA", "Microsoft KB 284204 (Exchange delivery status notifications: 4.4.1/4.4.2 connection failures); Exchange 5.5 MTA NDR text"),
 )
