@@ -316,3 +316,16 @@ def test_line_ends_do_not_change_what_is_read(fixture: str) -> None:
     lf = bounce(fixture).replace(b"\r\n", b"\n")
     reports = [parse(raw) for raw in (lf, lf.replace(b"\n", b"\r\n"), lf.replace(b"\n", b"\r"))]
     assert reports[0] == reports[1] == reports[2]
+
+
+# --- notices that look like others' ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["qmail_remote_two_recipients.eml", "sendmail_plain_fatal_errors.eml", "exim_plain_text.eml", "gmail_legacy_delayed_state.eml"])
+def test_a_bounce_relayed_through_messagelabs_is_read_by_its_own_detector(fixture: str) -> None:
+    """Email Security.cloud stamps X-Msg-Ref on all mail it relays; without its own banner a bounce is not taken for its notice."""
+    raw = bounce(fixture)
+    stamped = b"X-Msg-Ref: server-4.tower-21.messagelabs.com!1729000000!1!1\n" + raw
+    assert parse(stamped).detector == parse(raw).detector != "messagelabs"
+    assert parse(stamped).recipients == parse(raw).recipients
+

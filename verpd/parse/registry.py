@@ -48,6 +48,7 @@ from verpd.parse.message.mail import Mail
 from verpd.parse.detectors.mailfoundry import MailFoundryDetector
 from verpd.parse.detectors.mailmarshal import MailMarshalDetector
 from verpd.parse.detectors.mcafee import McAfeeDetector
+from verpd.parse.detectors.messagelabs import MessageLabsDetector
 from verpd.parse.detectors.messagingserver import MessagingServerDetector
 from verpd.parse.detectors.mfilter import MFilterDetector
 from verpd.parse.detectors.mimecast import MimecastDetector
@@ -105,6 +106,7 @@ DETECTORS: tuple[Detector, ...] = (
     GoogleGroupsDetector(),  # Google Groups: X-Failed-Recipients + groups.google.com letter
     GoogleWorkspaceDetector(),  # Gmail "** Message not delivered **" with an empty DSN part
     GmailDetector(),  # Gmail legacy text: "Delivery to the following recipient failed permanently"
+    MessageLabsDetector(),  # Broadcom Email Security.cloud: X-Msg-Ref + its banner (after Gmail's DSN letter, before qmail)
     X5Detector(),  # unknown MTA "X5": a DSN attached to a notice to "NotificationRecipients"
     DragonFlyDetector(),  # DragonFly Mail Agent (dma): "This is the DragonFly Mail Agent"
     OpenSmtpdDetector(),  # OpenSMTPD text: "This is the MAILER-DAEMON, please DO NOT REPLY"
