@@ -329,3 +329,8 @@ def test_a_bounce_relayed_through_messagelabs_is_read_by_its_own_detector(fixtur
     assert parse(stamped).detector == parse(raw).detector != "messagelabs"
     assert parse(stamped).recipients == parse(raw).recipients
 
+
+def test_intermail_needs_its_subject_and_sign_off() -> None:
+    """InterMail's text under another subject is left to the other detectors."""
+    raw = bounce("intermail_rejected_recipient_reasons.eml").replace(b"Subject: Mail System Error - Returned Mail", b"Subject: Returned mail")
+    assert parse(raw).detector != "intermail"

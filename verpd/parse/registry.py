@@ -43,6 +43,7 @@ from verpd.parse.detectors.gmx import GmxDetector
 from verpd.parse.detectors.googlegroups import GoogleGroupsDetector
 from verpd.parse.detectors.googleworkspace import GoogleWorkspaceDetector
 from verpd.parse.detectors.imailserver import IMailServerDetector
+from verpd.parse.detectors.intermail import InterMailDetector
 from verpd.parse.detectors.kddi import KddiDetector
 from verpd.parse.message.mail import Mail
 from verpd.parse.detectors.mailfoundry import MailFoundryDetector
@@ -91,6 +92,7 @@ DETECTORS: tuple[Detector, ...] = (
     VerizonDetector(),  # Verizon Wireless: post_master@vtext.com, sysadmin@...vzwpix.com
     KddiDetector(),  # au by KDDI: no-reply@...dion.ne.jp, "Could not be delivered to: <addr>"
     EZwebDetector(),  # au EZweb: Postmaster@ezweb.ne.jp + "Mail System Error - Returned Mail"
+    InterMailDetector(),  # Openwave InterMail (Road Runner/TWC): the same subject, any host (after EZweb)
     BiglobeDetector(),  # BIGLOBE: postmaster@biglobe.ne.jp, "Returned mail:" (before Sendmail)
     MailFoundryDetector(),  # MailFoundry: "Message delivery has failed" + (MAILFOUNDRY) hop
     MailMarshalDetector(),  # Trustwave MailMarshal: 'Undeliverable Mail: "subject"'
