@@ -2,7 +2,9 @@
 
 The order is a rule, not an accident:
 
-1. ARF feedback reports (``report-type=feedback-report``) are unambiguous.
+1. ARF feedback reports (``report-type=feedback-report``) are unambiguous; so are
+   challenge-response notices that dress as DSNs (keyed on their sender), which
+   the DSN detector would otherwise read as failures.
 2. Standard RFC 3464 / RFC 6533 delivery status notifications: when a message has
    a delivery-status part, its per-recipient fields are the most exact facts.
 3. MTA- and provider-specific formats without a usable DSN part, each keyed on its
@@ -27,6 +29,7 @@ from verpd.parse.detectors.apachejames import ApacheJamesDetector
 from verpd.parse.detectors.arf import FeedbackReportDetector
 from verpd.parse.detectors.autoreply import AutoReplyDetector, ChallengeResponseDetector
 from verpd.parse.detectors.biglobe import BiglobeDetector
+from verpd.parse.detectors.boxbe import BoxbeDetector
 from verpd.parse.detectors.courier import CourierDetector
 from verpd.parse.detectors.domino import DominoDetector
 from verpd.parse.detectors.dragonfly import DragonFlyDetector
@@ -79,6 +82,7 @@ class Detector(Protocol):
 
 DETECTORS: tuple[Detector, ...] = (
     FeedbackReportDetector(),  # RFC 5965 ARF, Microsoft JMRP: complaints
+    BoxbeDetector(),  # Boxbe's challenge written as a DSN ("delayed", 4.7.0 "sender not pre-approved"): before the DSN detector
     DeliveryStatusDetector(),  # standard: RFC 3464 / RFC 6533 multipart/report
     # --- MTA- and provider-specific formats (one line each, alphabetical within a family) ---
     # commercial servers, security gateways, regional providers: header/sender fingerprints first
