@@ -487,3 +487,32 @@ def test_line_ends_do_not_change_what_is_read(fixture: str) -> None:
     lf = bounce(fixture).replace(b"\r\n", b"\n")
     reports = [parse(raw) for raw in (lf, lf.replace(b"\n", b"\r\n"), lf.replace(b"\n", b"\r"))]
     assert reports[0] == reports[1] == reports[2]
+
+
+# --- notices that look like others' ---------------------------------------------------------------------------------
+
+
+def test_a_challenge_written_as_a_dsn_is_a_challenge_but_the_same_report_from_an_mta_is_a_bounce() -> None:
+    """Boxbe's DSN-shaped challenge is a challenge; the same delivery-status part from any other sender stays the DSN detector's."""
+    challenge = bounce("boxbe_challenge_dressed_as_dsn.eml")
+    assert (parse(challenge).detector, parse(challenge).kind) == ("boxbe", ReportKind.CHALLENGE)
+    from_an_mta = challenge.replace(b"From: Boxbe <notify@boxbe.example.com>", b"From: Mail Delivery System <MAILER-DAEMON@mx.example.net>")
+    from_an_mta = from_an_mta.replace(b"notify@boxbe.example.com>", b"mx.example.net>")
+    report = parse(from_an_mta)
+    assert (report.detector, report.kind) == ("dsn", ReportKind.BOUNCE)
+    assert [(r.address, r.action, r.status) for r in report.recipients] == [("jane@example.net", "delayed", "4.7.0")]
+
+
+@pytest.mark.parametrize("fixture", ["qmail_remote_two_recipients.eml", "sendmail_plain_fatal_errors.eml", "exim_plain_text.eml", "gmail_legacy_delayed_state.eml"])
+def test_a_bounce_relayed_through_messagelabs_is_read_by_its_own_detector(fixture: str) -> None:
+    """Email Security.cloud stamps X-Msg-Ref on all mail it relays; without its own banner a bounce is not taken for its notice."""
+    raw = bounce(fixture)
+    stamped = b"X-Msg-Ref: server-4.tower-21.messagelabs.com!1729000000!1!1\n" + raw
+    assert parse(stamped).detector == parse(raw).detector != "messagelabs"
+    assert parse(stamped).recipients == parse(raw).recipients
+
+
+def test_intermail_needs_its_subject_and_sign_off() -> None:
+    """InterMail's text under another subject is left to the other detectors."""
+    raw = bounce("intermail_rejected_recipient_reasons.eml").replace(b"Subject: Mail System Error - Returned Mail", b"Subject: Returned mail")
+    assert parse(raw).detector != "intermail"

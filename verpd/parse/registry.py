@@ -2,7 +2,9 @@
 
 The order is a rule, not an accident:
 
-1. ARF feedback reports (``report-type=feedback-report``) are unambiguous.
+1. ARF feedback reports (``report-type=feedback-report``) are unambiguous; so are
+   challenge-response notices that dress as DSNs (keyed on their sender), which
+   the DSN detector would otherwise read as failures.
 2. Standard RFC 3464 / RFC 6533 delivery status notifications: when a message has
    a delivery-status part, its per-recipient fields are the most exact facts.
 3. MTA- and provider-specific formats without a usable DSN part, each keyed on its
@@ -27,6 +29,7 @@ from verpd.parse.detectors.apachejames import ApacheJamesDetector
 from verpd.parse.detectors.arf import FeedbackReportDetector
 from verpd.parse.detectors.autoreply import AutoReplyDetector, ChallengeResponseDetector
 from verpd.parse.detectors.biglobe import BiglobeDetector
+from verpd.parse.detectors.boxbe import BoxbeDetector
 from verpd.parse.detectors.courier import CourierDetector
 from verpd.parse.detectors.domino import DominoDetector
 from verpd.parse.detectors.dragonfly import DragonFlyDetector
@@ -43,11 +46,13 @@ from verpd.parse.detectors.gmx import GmxDetector
 from verpd.parse.detectors.googlegroups import GoogleGroupsDetector
 from verpd.parse.detectors.googleworkspace import GoogleWorkspaceDetector
 from verpd.parse.detectors.imailserver import IMailServerDetector
+from verpd.parse.detectors.intermail import InterMailDetector
 from verpd.parse.detectors.kddi import KddiDetector
 from verpd.parse.message.mail import Mail
 from verpd.parse.detectors.mailfoundry import MailFoundryDetector
 from verpd.parse.detectors.mailmarshal import MailMarshalDetector
 from verpd.parse.detectors.mcafee import McAfeeDetector
+from verpd.parse.detectors.messagelabs import MessageLabsDetector
 from verpd.parse.detectors.messagingserver import MessagingServerDetector
 from verpd.parse.detectors.mfilter import MFilterDetector
 from verpd.parse.detectors.mimecast import MimecastDetector
@@ -77,6 +82,7 @@ class Detector(Protocol):
 
 DETECTORS: tuple[Detector, ...] = (
     FeedbackReportDetector(),  # RFC 5965 ARF, Microsoft JMRP: complaints
+    BoxbeDetector(),  # Boxbe's challenge written as a DSN ("delayed", 4.7.0 "sender not pre-approved"): before the DSN detector
     DeliveryStatusDetector(),  # standard: RFC 3464 / RFC 6533 multipart/report
     # --- MTA- and provider-specific formats (one line each, alphabetical within a family) ---
     # commercial servers, security gateways, regional providers: header/sender fingerprints first
@@ -90,6 +96,7 @@ DETECTORS: tuple[Detector, ...] = (
     VerizonDetector(),  # Verizon Wireless: post_master@vtext.com, sysadmin@...vzwpix.com
     KddiDetector(),  # au by KDDI: no-reply@...dion.ne.jp, "Could not be delivered to: <addr>"
     EZwebDetector(),  # au EZweb: Postmaster@ezweb.ne.jp + "Mail System Error - Returned Mail"
+    InterMailDetector(),  # Openwave InterMail (Road Runner/TWC): the same subject, any host (after EZweb)
     BiglobeDetector(),  # BIGLOBE: postmaster@biglobe.ne.jp, "Returned mail:" (before Sendmail)
     MailFoundryDetector(),  # MailFoundry: "Message delivery has failed" + (MAILFOUNDRY) hop
     MailMarshalDetector(),  # Trustwave MailMarshal: 'Undeliverable Mail: "subject"'
@@ -105,6 +112,7 @@ DETECTORS: tuple[Detector, ...] = (
     GoogleGroupsDetector(),  # Google Groups: X-Failed-Recipients + groups.google.com letter
     GoogleWorkspaceDetector(),  # Gmail "** Message not delivered **" with an empty DSN part
     GmailDetector(),  # Gmail legacy text: "Delivery to the following recipient failed permanently"
+    MessageLabsDetector(),  # Broadcom Email Security.cloud: X-Msg-Ref + its banner (after Gmail's DSN letter, before qmail)
     X5Detector(),  # unknown MTA "X5": a DSN attached to a notice to "NotificationRecipients"
     DragonFlyDetector(),  # DragonFly Mail Agent (dma): "This is the DragonFly Mail Agent"
     OpenSmtpdDetector(),  # OpenSMTPD text: "This is the MAILER-DAEMON, please DO NOT REPLY"

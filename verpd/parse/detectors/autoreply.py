@@ -10,7 +10,9 @@ address in ``From:``. Bounces often carry ``Auto-Submitted`` too, so these
 detectors run last and never claim a message from a mailer daemon.
 
 A challenge-response system (TMDA, BoxTrapper, Spam Arrest, ...) asks the sender
-to prove being a person before the mail is delivered: not a failure either.
+to prove being a person before the mail is delivered: not a failure either. These
+run last; a challenge written as a delivery status notification (Boxbe's) would be
+claimed by the DSN detector first, so it has its own detector ahead of it (``boxbe``).
 """
 
 from __future__ import annotations

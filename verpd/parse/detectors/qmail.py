@@ -96,11 +96,12 @@ class QmailDetector:
                 blocks.append((m.group(1), [m.group(2)] if m.group(2) else []))
             elif blocks and line.strip():
                 blocks[-1][1].append(line)
-        found = [_facts(address, details) for address, details in blocks]
+        found = [block_facts(address, details) for address, details in blocks]
         return found or None
 
 
-def _facts(address: str, details: list[str]) -> RecipientFacts:
+def block_facts(address: str, details: list[str]) -> RecipientFacts:
+    """One failed address's facts from the qmail-remote / qmail-local lines below its ``<address>:`` line."""
     diagnostic = unfold_reply(details)
     command = next((c for pattern, c in _COMMANDS if pattern.search(diagnostic)), None) or find_command(diagnostic)
     remote = None
