@@ -69,6 +69,10 @@ PRECEDENCE = [
     pytest.param(facts("554 5.7.1 Virus found in message", "5.7.1", 554), ReportKind.BOUNCE, R.VIRUSDETECTED, SOFT, Rule.PHRASE, id="8-broad-words-beat-a-vague-code"),
     pytest.param(facts("554 5.7.1 Go away", "5.7.1", 554), ReportKind.BOUNCE, R.SECURITYERROR, SOFT, Rule.DEFAULT, id="8-vague-code-meaning-last"),
     pytest.param(facts("550 5.1.0 Go away", "5.1.0", 550), ReportKind.BOUNCE, R.USERUNKNOWN, SOFT, Rule.DEFAULT, id="8-generic-address-code-is-never-hard"),
+    pytest.param(facts("552-5.7.0 This message was blocked because its content presents a potential 552-5.7.0 security issue.", "5.7.0", 552), ReportKind.BOUNCE, R.POLICYVIOLATION, SOFT, Rule.PHRASE, id="8-continuation-codes-do-not-split-a-wording"),
+    pytest.param(facts("kijitora@example.net; Action: Delayed", "4.4.0", action="delayed"), ReportKind.BOUNCE, R.EXPIRED, SOFT, Rule.DEFAULT, id="8-delayed-before-a-vague-code"),
+    pytest.param(facts("541 5.4.1 Mail rejected by destination domain", "5.4.1", 541), ReportKind.BOUNCE, R.ONHOLD, SOFT, Rule.DEFAULT, id="8-no-answer-from-host-means-nothing-in-class-5"),
+    pytest.param(facts("connect to mx.example.net[192.0.2.1]:25: Connection timed out", "4.4.1"), ReportKind.BOUNCE, R.EXPIRED, SOFT, Rule.PHRASE, id="8-a-connect-time-out-is-expiry"),
     # 9. stage and action
     pytest.param(facts("503 5.5.1 Bad sequence of commands", None, 503), ReportKind.BOUNCE, R.SYNTAXERROR, SOFT, Rule.PHRASE, id="9-syntax-words"),
     pytest.param(facts("501 what", None, 501), ReportKind.BOUNCE, R.SYNTAXERROR, SOFT, Rule.DEFAULT, id="9-50x-reply"),

@@ -27,10 +27,11 @@ strong evidence. The precedence, first match wins:
    known. Weak.
 8. **Broad wordings** (``BROAD_ORDER``: virus, policy, system and network errors,
    expiry, security): the circumstance rather than the cause, so they speak only where
-   the code says nothing (x.0.0, none) or something vague (x.7.1, x.4.7, x.3.0), which
-   is then the default.
-9. **Stage and action**: a 50x reply → ``syntaxerror``, ``Action: delayed`` →
-   ``expired``, refused at connect/EHLO → ``blocked``, at MAIL FROM → ``rejected``. Weak.
+   the code says nothing (x.0.0, none) or something vague (x.7.1, x.4.7, x.3.0); then
+   ``Action: delayed`` → ``expired`` (the MTA is still retrying); then the vague code's
+   meaning. Weak.
+9. **Stage**: a 50x reply → ``syntaxerror``, refused at connect/EHLO → ``blocked``, at
+   MAIL FROM → ``rejected``. Weak.
 10. ``onhold`` if the server said anything, ``undefined`` if not.
 
 **Safe default**: hard needs strong evidence (rules 4-6 and 8's words) from a detector
@@ -42,6 +43,8 @@ refuses an address its probe found undeliverable with 450 4.1.1 by default
 """
 
 from __future__ import annotations
+
+import re
 
 from verpd.classify import codes, providers
 from verpd.classify.phrase import Table
@@ -150,7 +153,7 @@ def _decide(facts: RecipientFacts, kind: ReportKind, detector: str | None) -> tu
     status = facts.status
     if facts.action in SUCCESS_ACTIONS or (status or "").startswith("2"):
         return R.DELIVERED, because(Rule.SUCCESS, facts.action if facts.action in SUCCESS_ACTIONS else status or "")
-    text = " ".join((facts.diagnostic or "").lower().split())
+    text = words_of(facts.diagnostic)
 
     # 3. a local delivery program's exit status
     if (facts.diagnostic_type or "").lower() in LOCAL_MAILER_TYPES:
@@ -178,14 +181,14 @@ def _decide(facts: RecipientFacts, kind: ReportKind, detector: str | None) -> tu
         return meant, because(Rule.STATUS if codes.is_specific(status) else Rule.DEFAULT, status or "")
     if found := _first(text, BROAD_ORDER):
         return found[0], because(Rule.PHRASE, *found[1:])
+    if facts.action == "delayed":
+        return R.EXPIRED, because(Rule.DEFAULT, "action: delayed")  # still retrying: the vague code says no more than that
     if meant:
         return meant, because(Rule.DEFAULT, status or "")
 
     # 9. the stage, the action
     if str(facts.reply_code or "")[:2] == "50":
         return R.SYNTAXERROR, because(Rule.DEFAULT, str(facts.reply_code))
-    if facts.action == "delayed":
-        return R.EXPIRED, because(Rule.DEFAULT, "action: delayed")
     if facts.command in CONNECTION_PHASE:
         return R.BLOCKED, because(Rule.STAGE, facts.command.value)
     if facts.command is Command.MAIL:
@@ -193,6 +196,19 @@ def _decide(facts: RecipientFacts, kind: ReportKind, detector: str | None) -> tu
 
     # 10. nothing known
     return (R.ONHOLD if text else R.UNDEFINED), because(Rule.DEFAULT, "no rule")
+
+
+# A multi-line SMTP reply repeats its codes on every line (RFC 5321 §4.2.1: "550-5.7.1 ..."):
+# where a report keeps them, they would split a wording in two.
+_CONTINUATION = re.compile(r"(?<=\S) [245]\d\d[- ](?:[245]\.\d{1,3}\.\d{1,3} )?")
+
+
+def words_of(diagnostic: str | None) -> str:
+    """A diagnostic as the tables read it: lower-cased, blanks collapsed, continuation codes dropped."""
+    text = " ".join((diagnostic or "").lower().split())
+    if "-" in text:
+        text = _CONTINUATION.sub(" ", text)
+    return text
 
 
 def _first(text: str, reasons: tuple[R, ...], *, vague: bool = True) -> tuple[R, str, str] | None:

@@ -118,11 +118,20 @@ def is_specific(status: str | None) -> bool:
     return bool(status) and status[2:] not in GENERIC  # type: ignore[index]
 
 
+# Meanings that hold only in the transient class: "no answer from host" is what Postfix
+# writes (4.4.1) for a connection that failed; a 5.4.1 comes from a server that did
+# answer, and Microsoft and Zoho use it for refusals (Microsoft's NDR reference: 5.4.1
+# "Recipient address rejected: Access denied", "Relay Access Denied").
+TRANSIENT_ONLY = frozenset({"4.1"})
+
+
 def default(status: str | None) -> R | None:
     """The reason a deferring code names when no wording decided (``5.7.1`` → securityerror)."""
     if not status or status[0] not in "45":
         return None
     detail = status[2:]
+    if detail in TRANSIENT_ONLY and status[0] != "4":
+        return None
     if detail in DEFERRING:
         return DEFERRING[detail]
     if detail.startswith("6."):

@@ -27,4 +27,5 @@ ROWS = (
     Phrase(r"exceeds? (?:the )?(?:maximum|max|fixed maximum|allowed) (?:allowed )?(?:message )?size", "common", "verpd 0.1 phrase set: Postfix, Sendmail"),
     Phrase(r"size limit exceeded", "common", "verpd 0.1 phrase set: Postfix, Sendmail"),
     Phrase(r"exceeded maximum inbound message size", "common", "verpd 0.1 phrase set: Postfix, Sendmail"),
+    Phrase(r"\bmax(?:imum)?\.? (?:message )?size (?:limit )?exceeded", "common", "RFC 1870 §6.1 (SIZE extension: a message over the server's fixed maximum is refused, 552); the 'max message size exceeded' wording of servers enforcing it"),
 )
