@@ -62,6 +62,7 @@ from verpd.parse.detectors.sendmail import SendmailDetector
 from verpd.parse.detectors.surfcontrol import SurfControlDetector
 from verpd.parse.detectors.trendmicro import TrendMicroDetector
 from verpd.parse.detectors.verizon import VerizonDetector
+from verpd.parse.detectors.smail import SmailDetector
 from verpd.parse.detectors.x1 import X1Detector
 from verpd.parse.detectors.x3 import X3Detector
 from verpd.parse.detectors.x5 import X5Detector
@@ -118,6 +119,7 @@ DETECTORS: tuple[Detector, ...] = (
     OpenSmtpdDetector(),  # OpenSMTPD text: "This is the MAILER-DAEMON, please DO NOT REPLY"
     CourierDetector(),  # Courier MTA text: "UNDELIVERABLE MAIL", "<addr>:" with ">>>"/"<<<"
     X1Detector(),  # unknown MTA "X1": "---The following addresses had delivery errors---"
+    SmailDetector(),  # Smail 3, T-Online: "|---- Failed addresses follow: ----|" (before Exim: T-Online borrows its subject)
     X3Detector(),  # unknown MTA "X3": "This is an automatically generated Delivery Status Notification"
     X6Detector(),  # unknown MTA "X6": "We had trouble delivering your message"
     FmlDetector(),  # fml mailing-list manager: X-MLServer: fml
