@@ -214,3 +214,41 @@ async def test_delivered_only_report_records_nothing(tmp_path: Path, store: Stor
     raw = dsn(address, status="2.0.0", action="delivered", diagnostic="250 2.0.0 OK")
     assert await pipeline.deliver(raw, [rcpt], clock.now) == [Outcome.UNRECOGNIZED]
     assert await store.list_bounces() == []
+
+
+async def test_each_bounce_is_stored_with_the_evidence_of_its_verdict(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """The stored bounce says which detector read it and which rule decided its reason, with the rule's provenance."""
+    pipeline = Pipeline(make_config(tmp_path), store)
+    await bounce(pipeline, 7, clock, status="5.0.0", diagnostic="550 5.0.0 <alice@example.com>: Recipient address rejected: User unknown in local recipient table")
+    (row,) = await store.list_bounces()
+    assert (row["reason"], row["severity"], row["detector"]) == ("userunknown", "hard", "dsn")
+    evidence = row["evidence"]
+    assert evidence["rule"] == "phrase" and evidence["detector"] == "dsn"
+    assert evidence["ref"].startswith("userunknown#") and "Postfix" in evidence["source"]
+
+
+async def test_an_older_database_gains_the_new_columns_and_keeps_its_rows(tmp_path: Path) -> None:
+    """A bounces table written before evidence and final_address existed is extended in place, its rows intact."""
+    import sqlalchemy as sa
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql(
+            "CREATE TABLE bounces (id INTEGER PRIMARY KEY, tenant VARCHAR(255) NOT NULL, user_id BIGINT NOT NULL,"
+            " verp_local VARCHAR(255) NOT NULL, sent_at DATETIME NOT NULL, received_at DATETIME NOT NULL,"
+            " address VARCHAR(998) NOT NULL, action VARCHAR(32), status VARCHAR(16), reply_code INTEGER,"
+            " reason VARCHAR(32) NOT NULL, severity VARCHAR(8) NOT NULL, diagnostic TEXT, remote_mta VARCHAR(255),"
+            " reporting_mta VARCHAR(255), detector VARCHAR(32), message_id VARCHAR(998), dedup_key VARCHAR(64) NOT NULL UNIQUE)"
+        )
+        await conn.exec_driver_sql(
+            "INSERT INTO bounces (tenant, user_id, verp_local, sent_at, received_at, address, reason, severity, dedup_key)"
+            " VALUES ('enwiki', 1, 'wiki-enwiki-1-x', '2026-01-01 00:00:00', '2026-01-01 00:00:01', 'old@example.com', 'userunknown', 'hard', 'k1')"
+        )
+    await init_schema(engine)
+    async with engine.connect() as conn:
+        columns = {c["name"] for c in await conn.run_sync(lambda c: sa.inspect(c).get_columns("bounces"))}
+    (row,) = await Store(engine).list_bounces()
+    await engine.dispose()
+    assert {"evidence", "final_address"} <= columns
+    assert (row["address"], row["reason"], row["evidence"]) == ("old@example.com", "userunknown", None)

@@ -244,7 +244,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 _COLUMNS = {
-    "bounces": ("id", "received_at", "tenant", "user_id", "address", "status", "reason", "severity", "detector"),
+    "bounces": ("id", "received_at", "tenant", "user_id", "address", "status", "reason", "severity", "detector", "evidence"),
     "complaints": ("id", "received_at", "tenant", "user_id", "address", "feedback_type"),
     "subjects": ("tenant", "user_id", "state", "first_bounce_at", "last_bounce_at", "state_changed_at", "state_reason"),
 }
@@ -272,6 +272,8 @@ def _jsonable(value: Any) -> Any:
 def _text(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, dict) and "rule" in value:  # a verdict's evidence: the kind of rule and which one
+        return f"{value['rule']} {value.get('ref') or ''}".strip()
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     return str(value)

@@ -204,17 +204,19 @@ class BounceRecord:
     verp_local: str
     sent_at: datetime
     received_at: datetime
-    address: str
+    address: str  # the address we sent to (``RecipientFacts.sent_to``)
     action: str | None
     status: str | None
     reply_code: int | None
-    reason: str
+    reason: Reason
     severity: Severity
     diagnostic: str | None
     remote_mta: str | None
     reporting_mta: str | None
     detector: str | None
     message_id: str | None
+    final_address: str | None = None  # the address that failed, where it differs (an alias or forward rewrote it)
+    evidence: Evidence | None = None  # why the verdict is what it is
 
 
 class SubjectState(enum.Enum):

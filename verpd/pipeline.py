@@ -209,7 +209,8 @@ def _record_of(report: Report, facts: RecipientFacts, verdict: Verdict, rcpt: Ve
         verp_local=rcpt.local_part,
         sent_at=rcpt.sent_at,
         received_at=received_at,
-        address=facts.address,
+        address=facts.sent_to,
+        final_address=facts.address if facts.address != facts.sent_to else None,
         action=facts.action,
         status=facts.status,
         reply_code=facts.reply_code,
@@ -220,4 +221,5 @@ def _record_of(report: Report, facts: RecipientFacts, verdict: Verdict, rcpt: Ve
         reporting_mta=facts.reporting_mta,
         detector=report.detector,
         message_id=report.message_id,
+        evidence=verdict.evidence,
     )

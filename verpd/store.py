@@ -73,6 +73,8 @@ bounces = sa.Table(
     sa.Column("detector", sa.String(32)),
     sa.Column("message_id", sa.String(998)),
     sa.Column("dedup_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("final_address", sa.String(998)),  # the address that failed, where it differs from the one we sent to
+    sa.Column("evidence", sa.Text),  # JSON: the rule that decided the verdict (Evidence.as_dict)
     sa.Index("ix_bounces_subject_time", "tenant", "user_id", "received_at"),
     sa.Index("ix_bounces_received_at", "received_at"),
 )
@@ -179,13 +181,32 @@ def create_engine(url: str, *, busy_timeout: float = 5.0) -> AsyncEngine:
     return engine
 
 
+# Columns added after the first release, with the statement that adds each to an older
+# database in place (nullable, so existing rows keep their data). Schema migrations proper
+# (Alembic) take over from here.
+ADDED_COLUMNS: tuple[tuple[sa.Table, sa.Column[Any]], ...] = (
+    (bounces, bounces.c.final_address),
+    (bounces, bounces.c.evidence),
+)
+
+
 async def init_schema(engine: AsyncEngine) -> None:
-    """Create the tables that do not exist yet."""
+    """Create the tables that do not exist yet; add the columns an older database lacks."""
     try:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_add_missing_columns)
     except SQLAlchemyError as e:
         raise StoreError(f"cannot create the schema: {_describe(e)}") from e
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    inspector = sa.inspect(conn)
+    for table, column in ADDED_COLUMNS:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        if column.name not in present:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
 
 
 def _describe(error: SQLAlchemyError) -> str:
@@ -225,7 +246,11 @@ class Store:
 
     async def list_bounces(self, limit: int | None = None) -> list[dict[str, Any]]:
         query = sa.select(bounces).order_by(bounces.c.id.desc()).limit(limit)
-        return await self._rows(query)
+        rows = await self._rows(query)
+        for row in rows:
+            if row.get("evidence"):
+                row["evidence"] = json.loads(row["evidence"])
+        return rows
 
     async def list_complaints(self, limit: int | None = None) -> list[dict[str, Any]]:
         query = sa.select(complaints).order_by(complaints.c.id.desc()).limit(limit)
@@ -324,6 +349,8 @@ class Transaction:
             "detector": record.detector,
             "message_id": record.message_id,
             "dedup_key": bounce_key(record),
+            "final_address": record.final_address,
+            "evidence": json.dumps(record.evidence.as_dict(), ensure_ascii=False) if record.evidence else None,
         }
         statement = self._insert(bounces).values(values).on_conflict_do_nothing(index_elements=["dedup_key"])
         result = await self.conn.execute(statement.returning(bounces.c.id))

@@ -1,4 +1,9 @@
-"""userunknown: the mailbox does not exist (RFC 3463 X.1.1). Hard."""
+"""userunknown: the mailbox does not exist (RFC 3463 X.1.1). Hard.
+
+``alone`` rows are wordings that settle the stage by themselves: said only by the
+recipient's own mail store or directory, or only in reply to RCPT TO (Postfix's
+"Recipient address rejected: ..."). The others count only where the report names RCPT TO.
+"""
 
 from verpd.classify.phrase import Phrase
 
@@ -30,10 +35,10 @@ ROWS = (
     Phrase(r"not listed in (?:domino directory|public name & address book)", "common", "verpd 0.1 phrase set: Lotus Domino / Notes", alone=True),
     Phrase(r"delivery error: dd (?:this user doesn't have|sorry your message to .{0,80} cannot be delivered)", "common", "verpd 0.1 phrase set: Yahoo: the account does not exist", alone=True),
     Phrase(r"mail\.local: unknown user", "common", "verpd 0.1 phrase set: Sendmail's local delivery agent", alone=True),
-    Phrase(r"recipient address rejected: user unknown in (local|virtual mailbox|relay) recipient table|recipient address rejected: user unknown in virtual mailbox table", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd_check.c:5424 (check_rcpt_maps); same for \" in virtual mailbox table\", \" in relay recipient table\""),
-    Phrase(r"recipient address rejected: user unknown in virtual alias table", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd_check.c:5366 (check_rcpt_maps: error transport, virtual alias domain); nexthop text from trivial-rewrite \"User unknown in virtual alias table\""),
-    Phrase(r"recipient address rejected: user unknown", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd_check.c:5421 (check_rcpt_maps)"),
-    Phrase(r"recipient address rejected: undeliverable address: .{0,200}(user unknown|unknown user|does not exist|no such user)", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd_check.c:2303 (reject_unverified_address)"),
+    Phrase(r"recipient address rejected: user unknown in (local|virtual mailbox|relay) recipient table|recipient address rejected: user unknown in virtual mailbox table", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd_check.c:5424 (check_rcpt_maps); same for \" in virtual mailbox table\", \" in relay recipient table\"", alone=True),
+    Phrase(r"recipient address rejected: user unknown in virtual alias table", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd_check.c:5366 (check_rcpt_maps: error transport, virtual alias domain); nexthop text from trivial-rewrite \"User unknown in virtual alias table\"", alone=True),
+    Phrase(r"recipient address rejected: user unknown", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd_check.c:5421 (check_rcpt_maps); said only in reply to RCPT TO", alone=True),
+    Phrase(r"recipient address rejected: undeliverable address: .{0,200}(user unknown|unknown user|does not exist|no such user)", "Postfix smtpd", "vdukhovni/postfix@17830e5c13 postfix/src/smtpd/smtpd_check.c:2303 (reject_unverified_address)", alone=True),
     Phrase(r"(?<!sender address rejected: )user unknown in (virtual alias|local recipient|virtual mailbox|relay recipient) table", "Postfix error(8)/trivial-rewrite (queue-time)", "vdukhovni/postfix@17830e5c13 postfix/src/trivial-rewrite/resolve.c:514 (resolve_addr (virtual alias domain -> error transport))"),
     Phrase(r"unknown user", "Exim (default configure: localuser router cannot_route_message)", "Exim/exim@13835a3c1e src/src/configure.default:808 (localuser router); returned via Exim/exim@13835a3c1e src/src/route.c:1914 (route_address: cannot_route_message)"),
     Phrase(r"no such person at this address", "cPanel (Exim) default address :fail: message", "https://api.docs.cpanel.net/openapi/cpanel/operation/set_default_address (UAPI Email::set_default_address, failmsgs default \"No such person at this address\")"),
