@@ -199,3 +199,13 @@ def test_keyword_shortcuts_answer_as_the_patterns_alone(reason: Reason) -> None:
         assert matcher.first(text) == matcher.first_plain(text), text
 
     same_answer()
+
+
+def test_provider_lookups_remember_a_bounded_number_of_hosts() -> None:
+    """Host names are cached for speed, but a stream of made-up names cannot grow the cache without bound."""
+    from verpd.classify import providers
+
+    for i in range(providers._CACHE_SIZE + 100):
+        providers.TABLE.provider_of((f"mx{i}.example.net",))
+    assert len(providers.TABLE._cache) <= providers._CACHE_SIZE
+    assert providers.TABLE.provider_of(("mx.example.net", "aspmx.l.google.com")).name == "google"

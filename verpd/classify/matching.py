@@ -26,20 +26,29 @@ class Matcher:
         self.patterns = tuple(patterns)
 
     @cached_property
-    def _plan(self) -> tuple[frozenset[str] | None, list[tuple[frozenset[str] | None, re.Pattern[str]]]]:
+    def _plan(self) -> tuple[frozenset[str] | None, list[frozenset[str] | None]]:
         """The table's keywords and each row's (built on first use: start-up stays short)."""
-        guarded = [(required_words(p), re.compile(p)) for p in self.patterns]
-        every = None if any(words is None for words, _ in guarded) else _minimal(frozenset().union(*(w for w, _ in guarded)))  # type: ignore[misc]
+        guarded = [required_words(p) for p in self.patterns]
+        every = None if any(words is None for words in guarded) else _minimal(frozenset().union(*guarded))  # type: ignore[arg-type]
         return every, guarded
+
+    @cached_property
+    def _compiled(self) -> list[re.Pattern[str] | None]:
+        return [None] * len(self.patterns)  # each row compiled when its keywords first occur
 
     def first(self, text: str) -> int | None:
         """The index of the first pattern that occurs in ``text``, or None."""
         every, guarded = self._plan
         if every is not None and not _contains_any(text, every):
             return None
-        for i, (words, regex) in enumerate(guarded):
-            if (words is None or _contains_any(text, words)) and regex.search(text):
-                return i
+        compiled = self._compiled
+        for i, words in enumerate(guarded):
+            if words is None or _contains_any(text, words):
+                regex = compiled[i]
+                if regex is None:
+                    regex = compiled[i] = re.compile(self.patterns[i])
+                if regex.search(text):
+                    return i
         return None
 
     def first_plain(self, text: str) -> int | None:

@@ -43,6 +43,9 @@ class Provider:
         return tuple(re.compile(rule.pattern) for rule in self.rules)
 
 
+_CACHE_SIZE = 4096  # host names remembered; real traffic names few remote MTAs
+
+
 @dataclass(frozen=True)
 class Match:
     """The provider rule that decided: its reason, a reference to it and its provenance."""
@@ -66,13 +69,27 @@ class ProviderTable:
 
     def provider_of(self, hosts: tuple[str | None, ...]) -> Provider | None:
         """The first provider (in table order) that any of ``hosts`` belongs to."""
-        names = [h.lower().rstrip(".") for h in hosts if h]
-        if not names or not self._any.search("\n".join(names)):
-            return None
-        for provider in self.providers:
-            if any(provider.host_regex.search(name) for name in names):
+        for host in hosts:
+            if host and (provider := self._provider_of_host(host)) is not None:
                 return provider
         return None
+
+    def _provider_of_host(self, host: str) -> Provider | None:
+        cache = self._cache
+        if host in cache:
+            return cache[host]
+        name = host.lower().rstrip(".")
+        found = None
+        if self._any.search(name):
+            found = next((p for p in self.providers if p.host_regex.search(name)), None)
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()  # bounded: a stream of made-up host names cannot grow it
+        cache[host] = found
+        return found
+
+    @cached_property
+    def _cache(self) -> dict[str, Provider | None]:
+        return {}
 
     def match(self, remote_mta: str | None, reporting_mta: str | None, address: str, text: str, status: str | None) -> Match | None:
         """The provider's meaning for this reply, if a known provider refused (or reported on) the mail.
