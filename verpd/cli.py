@@ -211,7 +211,9 @@ def _parse(args: argparse.Namespace) -> int:
 def _print_parse(result: dict[str, Any]) -> None:
     print(f"{result['file']}: {result.get('kind') or 'error'} ({result.get('detector') or '-'})" + (f" {result['error']}" if result.get("error") else ""))
     for r in result.get("recipients", []):
-        print(f"  {r['address']}  {r['status'] or '-'}  {r['reason']}{'  hard' if r['hard'] else ''}  {r['diagnostic'] or ''}"[:200])
+        evidence = r["evidence"]
+        why = f"[{evidence['rule']} {evidence['ref']}]".replace(" ]", "]")
+        print(f"  {r['address']}  {r['status'] or '-'}  {r['reason']}{'  hard' if r['hard'] else ''}  {why}  {r['diagnostic'] or ''}"[:200])
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """``make bench``: run the benchmarks and print their figures.
 
-    python -m tests.bench [lmtp] [parse] [--sessions N] [--messages N] [--corpus DIR] [--repeat N]
+    python -m tests.bench [corpus] [parse] [lmtp] [--sessions N] [--messages N] [--corpus DIR] [--repeat N]
 
 Benchmarks measure; they never assert a timing (targets live here, not in unit tests).
 """
@@ -12,10 +12,10 @@ import asyncio
 import os
 from pathlib import Path
 
-from tests.bench import bench_lmtp, bench_parse
+from tests.bench import bench_corpus, bench_lmtp, bench_parse
 from tests.conftest import shared_dir
 
-BENCHMARKS = ("parse", "lmtp")
+BENCHMARKS = ("corpus", "parse", "lmtp")
 
 
 def main() -> None:
@@ -32,6 +32,8 @@ def main() -> None:
     unknown = set(which) - set(BENCHMARKS)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    if "corpus" in which:
+        bench_corpus.run(shared_dir())
     if "parse" in which:
         if args.corpus.is_dir():
             bench_parse.run(args.corpus, args.repeat, args.rounds)

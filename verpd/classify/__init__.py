@@ -169,7 +169,7 @@ def _decide(facts: RecipientFacts, kind: ReportKind, detector: str | None) -> tu
     if decided := codes.decisive(status):
         if (veto := _VETO_HARD_CODE.get(decided)) and (found := _first(text, veto, vague=False)):
             return found[0], because(Rule.PHRASE, *found[1:])
-        return decided, because(Rule.STATUS, status or "")
+        return decided, because(Rule.STATUS, status or "", codes.describe(status or ""))
 
     # 6. specific words, in context
     if found := _wording(text, facts):
@@ -178,13 +178,13 @@ def _decide(facts: RecipientFacts, kind: ReportKind, detector: str | None) -> tu
     # 7. a deferring code's confident meaning; 8. broad words; then a vague meaning
     meant = codes.default(status)
     if meant and meant not in VAGUE_DEFAULTS:
-        return meant, because(Rule.STATUS if codes.is_specific(status) else Rule.DEFAULT, status or "")
+        return meant, because(Rule.STATUS if codes.is_specific(status) else Rule.DEFAULT, status or "", codes.describe(status or ""))
     if found := _first(text, BROAD_ORDER):
         return found[0], because(Rule.PHRASE, *found[1:])
     if facts.action == "delayed":
         return R.EXPIRED, because(Rule.DEFAULT, "action: delayed")  # still retrying: the vague code says no more than that
     if meant:
-        return meant, because(Rule.DEFAULT, status or "")
+        return meant, because(Rule.DEFAULT, status or "", codes.describe(status or ""))
 
     # 9. the stage, the action
     if str(facts.reply_code or "")[:2] == "50":

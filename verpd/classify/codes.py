@@ -112,6 +112,81 @@ def decisive(status: str | None) -> R | None:
         return None
     return DECISIVE.get(status[2:])
 
+# What each code says, for the evidence of a verdict (RFC 3463 and the later registrations).
+MEANINGS: dict[str, str] = {
+    "1.1": "bad destination mailbox address",
+    "1.2": "bad destination system address",
+    "1.3": "bad destination mailbox address syntax: the address can never work",
+    "1.6": "destination mailbox has moved, no forwarding address",
+    "1.7": "bad sender's mailbox address syntax",
+    "1.8": "bad sender's system address",
+    "2.2": "mailbox full",
+    "2.3": "message length exceeds administrative limit",
+    "3.1": "mail system full",
+    "3.4": "message too big for system",
+    "4.6": "routing loop detected",
+    "5.3": "too many recipients",
+    "7.13": "user account disabled (RFC 5248)",
+    "7.17": "mailbox owner has changed (RFC 7293)",
+    "7.18": "domain owner has changed (RFC 7293)",
+    "7.20": "no passing DKIM signature found (RFC 7372)",
+    "7.21": "no acceptable DKIM signature found",
+    "7.22": "no valid author-matched DKIM signature found",
+    "7.23": "SPF validation failed",
+    "7.24": "SPF validation error",
+    "7.25": "reverse DNS validation failed",
+    "7.26": "multiple authentication checks failed",
+    "7.27": "sender address has null MX (RFC 7505): our sender, not the recipient",
+    "7.28": "mail flood detected (RFC 8689)",
+    "7.29": "ARC validation failure (RFC 8617)",
+    "7.30": "REQUIRETLS support required (RFC 8689)",
+    '1.0': 'other address status (IronPort "#5.1.0 Address rejected", SES "Unknown address error")',
+    "1.4": "destination mailbox address ambiguous",
+    "1.10": "recipient address has null MX (RFC 7505); Microsoft uses it for unknown recipients",
+    "2.1": "mailbox disabled: suspended accounts, recipients' filters, Gmail's rate limits",
+    "2.4": "mailing list expansion problem",
+    "3.0": "other or undefined mail system status",
+    "3.2": "system not accepting network messages",
+    "3.3": "system not capable of selected features",
+    "3.5": "system incorrectly configured",
+    "4.0": "other or undefined network or routing status",
+    "4.1": "no answer from host: the message waited and gave up",
+    "4.2": "bad connection",
+    "4.3": "directory server failure",
+    "4.4": "unable to route: no mail exchanger to hand it to",
+    "4.5": "mail system congestion",
+    "4.7": "delivery time expired",
+    "5.0": "other or undefined protocol status",
+    "5.1": "invalid command",
+    "5.2": "syntax error",
+    "5.4": "invalid command arguments",
+    "5.5": "wrong protocol version",
+    "5.6": "authentication exchange line too long (RFC 4954)",
+    "7.0": "other or undefined security status",
+    "7.1": "delivery not authorized, message refused",
+    "7.2": "mailing list expansion prohibited",
+    "7.3": "security conversion required but not possible",
+    "7.4": "security features not supported",
+    "7.5": "cryptographic failure",
+    "7.6": "cryptographic algorithm not supported",
+    "7.7": "message integrity failure",
+    "7.8": "authentication credentials invalid (RFC 4954)",
+    "7.9": "authentication mechanism is too weak (RFC 4954)",
+    "7.10": "encryption needed (RFC 5248)",
+    "7.11": "encryption required for requested authentication mechanism",
+    "7.12": "a password transition is needed",
+    "7.14": "trust relationship required",
+    "7.15": "priority level is too low (RFC 6710)",
+    "7.16": "message too big for specified priority",
+    "7.19": "RRVS test cannot be completed",
+}
+
+
+def describe(status: str) -> str:
+    """A status code with what it says (``5.1.1: bad destination mailbox address``)."""
+    meaning = MEANINGS.get(status[2:])
+    return f"{status}: {meaning}" if meaning else status
+
 
 def is_specific(status: str | None) -> bool:
     """Whether a deferring code says something definite (x.4.4), unlike a catch-all (x.7.1, x.y.0)."""
