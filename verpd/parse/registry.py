@@ -52,6 +52,7 @@ from verpd.parse.detectors.messagingserver import MessagingServerDetector
 from verpd.parse.detectors.mfilter import MFilterDetector
 from verpd.parse.detectors.mimecast import MimecastDetector
 from verpd.parse.detectors.opensmtpd import OpenSmtpdDetector
+from verpd.parse.detectors.postfixtext import PostfixTextDetector
 from verpd.parse.detectors.qmail import QmailDetector
 from verpd.parse.detectors.sendmail import SendmailDetector
 from verpd.parse.detectors.surfcontrol import SurfControlDetector
@@ -108,6 +109,7 @@ DETECTORS: tuple[Detector, ...] = (
     X5Detector(),  # unknown MTA "X5": a DSN attached to a notice to "NotificationRecipients"
     DragonFlyDetector(),  # DragonFly Mail Agent (dma): "This is the DragonFly Mail Agent"
     OpenSmtpdDetector(),  # OpenSMTPD text: "This is the MAILER-DAEMON, please DO NOT REPLY"
+    PostfixTextDetector(),  # Postfix without a DSN part (1999 releases, text-only copies): "This is the Postfix program", "<addr>: reason"
     CourierDetector(),  # Courier MTA text: "UNDELIVERABLE MAIL", "<addr>:" with ">>>"/"<<<"
     X1Detector(),  # unknown MTA "X1": "---The following addresses had delivery errors---"
     X3Detector(),  # unknown MTA "X3": "This is an automatically generated Delivery Status Notification"
