@@ -154,17 +154,24 @@ def test_exim_detail_is_read_from_the_report_never_from_the_returned_copy() -> N
     [
         pytest.param("returned_copy_is_a_bounce.eml", b"message/rfc822", ["sybil@example.com"], id="nested-bounce-in-message-rfc822"),
         pytest.param("returned_copy_is_a_bounce.eml", b"text/rfc822-headers", ["sybil@example.com"], id="nested-bounce-in-rfc822-headers"),
-        pytest.param("forwarded_bounce.eml", b"message/rfc822", [], id="bounce-forwarded-by-a-person"),
+        pytest.param("forwarded_bounce.eml", b"text/rfc822-headers", [], id="forwarded-bounce-headers-only"),
     ],
 )
 def test_returned_message_is_never_taken_for_the_report(name: str, returned_type: bytes, expected: list[str]) -> None:
-    """A DSN or X-Failed-Recipients inside a returned or attached message never yields recipients."""
+    """A DSN or X-Failed-Recipients inside a bounce's returned copy, or in headers alone, never yields recipients."""
     raw = bounce(name)
     assert b"X-Failed-Recipients:" in raw and b"message/delivery-status" in raw  # the bait is there
     raw = raw.replace(b"Content-Type: message/rfc822", b"Content-Type: " + returned_type)
     report = parse(raw)
     assert [r.address for r in report.recipients] == expected
     assert report.kind is (ReportKind.BOUNCE if expected else ReportKind.UNRECOGNIZED)
+
+
+def test_a_dsn_attached_to_a_message_that_is_no_report_is_read() -> None:
+    """A DSN forwarded as an attachment (message/rfc822 in a multipart/mixed) yields the attached report's recipients."""
+    report = parse(bounce("forwarded_bounce.eml"))
+    assert (report.detector, [r.address for r in report.recipients]) == ("forwardeddsn", ["victor@example.com"])
+    assert (report.recipients[0].status, report.recipients[0].action) == ("5.1.1", "failed")
 
 
 # --- robustness ------------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from verpd.parse.detectors.exim import EximDetector
 from verpd.parse.detectors.ezweb import EZwebDetector
 from verpd.parse.detectors.fallback import FallbackDetector
 from verpd.parse.detectors.fml import FmlDetector
+from verpd.parse.detectors.forwardeddsn import ForwardedDsnDetector
 from verpd.parse.detectors.gmail import GmailDetector
 from verpd.parse.detectors.gmx import GmxDetector
 from verpd.parse.detectors.googlegroups import GoogleGroupsDetector
@@ -119,6 +120,8 @@ DETECTORS: tuple[Detector, ...] = (
     QmailDetector(),  # qmail "failure notice", Yahoo and qmail clones: "<addr>:" blocks
     ApacheJamesDetector(),  # Apache James: "Message details:" / "Failed recipient(s):" (after qmail: JavaMail ids)
     EximDetector(),  # Exim text reports: X-Failed-Recipients or its banner, Mail.ru, MXLogic
+    # --- generic readers: only what no MTA's own format claimed ---
+    ForwardedDsnDetector(),  # a DSN attached as message/rfc822 to a forward or a gateway's note (before the fallback reads the note)
     FallbackDetector(),  # last resort: bounce-like envelope/headers, failed addresses named in the report text
     # --- not failures: only what no bounce detector claimed ---
     ChallengeResponseDetector(),  # TMDA, BoxTrapper, Spam Arrest
