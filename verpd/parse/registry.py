@@ -49,6 +49,7 @@ from verpd.parse.message.mail import Mail
 from verpd.parse.detectors.mailfoundry import MailFoundryDetector
 from verpd.parse.detectors.mailmarshal import MailMarshalDetector
 from verpd.parse.detectors.mcafee import McAfeeDetector
+from verpd.parse.detectors.mdaemon import MDaemonDetector
 from verpd.parse.detectors.messagingserver import MessagingServerDetector
 from verpd.parse.detectors.mfilter import MFilterDetector
 from verpd.parse.detectors.mimecast import MimecastDetector
@@ -96,6 +97,7 @@ DETECTORS: tuple[Detector, ...] = (
     MailFoundryDetector(),  # MailFoundry: "Message delivery has failed" + (MAILFOUNDRY) hop
     MailMarshalDetector(),  # Trustwave MailMarshal: 'Undeliverable Mail: "subject"'
     IMailServerDetector(),  # Ipswitch IMail: X-Mailer: <SMTP32 v...>, "Undeliverable Mail"
+    MDaemonDetector(),  # MDaemon: "MDaemon" sender or text + "PERMANENT fatal delivery errors" / "Failed address:" / session transcript
     MimecastDetector(),  # Mimecast: "[Postmaster] Email Delivery Failure", "-- addr" lines
     DominoDetector(),  # Lotus Domino "DELIVERY FAILURE:", Lotus Notes "Undeliverable message"
     Exchange2003Detector(),  # Exchange 5.5-2003 IMS/IMC: "did not reach the following recipient(s)"
