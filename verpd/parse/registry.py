@@ -56,6 +56,7 @@ from verpd.parse.detectors.mimecast import MimecastDetector
 from verpd.parse.detectors.opensmtpd import OpenSmtpdDetector
 from verpd.parse.detectors.postfixtext import PostfixTextDetector
 from verpd.parse.detectors.qmail import QmailDetector
+from verpd.parse.detectors.rewritten import RewrittenRecipientDetector
 from verpd.parse.detectors.sendmail import SendmailDetector
 from verpd.parse.detectors.surfcontrol import SurfControlDetector
 from verpd.parse.detectors.trendmicro import TrendMicroDetector
@@ -124,6 +125,7 @@ DETECTORS: tuple[Detector, ...] = (
     EximDetector(),  # Exim text reports: X-Failed-Recipients or its banner, Mail.ru, MXLogic
     # --- generic readers: only what no MTA's own format claimed ---
     ForwardedDsnDetector(),  # a DSN attached as message/rfc822 to a forward or a gateway's note (before the fallback reads the note)
+    RewrittenRecipientDetector(),  # "originally addressed to <addr>": before the fallback, which would take the rewritten address
     FallbackDetector(),  # last resort: bounce-like envelope/headers, failed addresses named in the report text
     # --- not failures: only what no bounce detector claimed ---
     ChallengeResponseDetector(),  # TMDA, BoxTrapper, Spam Arrest
