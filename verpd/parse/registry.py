@@ -38,6 +38,7 @@ from verpd.parse.detectors.exim import EximDetector
 from verpd.parse.detectors.ezweb import EZwebDetector
 from verpd.parse.detectors.fallback import FallbackDetector
 from verpd.parse.detectors.fml import FmlDetector
+from verpd.parse.detectors.frenchbilingual import FrenchBilingualDetector
 from verpd.parse.detectors.forwardeddsn import ForwardedDsnDetector
 from verpd.parse.detectors.gmail import GmailDetector
 from verpd.parse.detectors.gmx import GmxDetector
@@ -126,6 +127,7 @@ DETECTORS: tuple[Detector, ...] = (
     # --- generic readers: only what no MTA's own format claimed ---
     ForwardedDsnDetector(),  # a DSN attached as message/rfc822 to a forward or a gateway's note (before the fallback reads the note)
     RewrittenRecipientDetector(),  # "originally addressed to <addr>": before the fallback, which would take the rewritten address
+    FrenchBilingualDetector(),  # French / French-English letters: "n'a pas pu être délivré", "Adresse(s) en erreur", "Raison / Reason"
     FallbackDetector(),  # last resort: bounce-like envelope/headers, failed addresses named in the report text
     # --- not failures: only what no bounce detector claimed ---
     ChallengeResponseDetector(),  # TMDA, BoxTrapper, Spam Arrest

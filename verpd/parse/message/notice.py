@@ -38,7 +38,8 @@ _NOT_A_NOTICE_SUBJECT = re.compile(
 CHALLENGE_WORDS = LazyPattern(
     r"captcha|whitelist|white-list|approved\s+senders?|prove\s+(?:that\s+)?you|not\s+a\s+(?:robot|spammer)|challenge|"
     r"(?:confirm|verify)\s+(?:that\s+)?you(?:r\s+(?:identity|address|message))?\b|until\s+you|once\s+you\s+(?:confirm|verify|reply)|"
-    r"awaiting\s+(?:your\s+)?(?:confirmation|verification)|held\s+(?:for|pending|until)",
+    r"awaiting\s+(?:your\s+)?(?:confirmation|verification)|held\s+(?:for|pending|until)|"
+    r"cliquez|confirmez|confirmer\s+(?:votre|que)|valid(?:ez|er)\s+(?:votre|que)|prouver|tant\s+que\s+vous",
     re.IGNORECASE,
 )
 
