@@ -38,8 +38,8 @@ from verpd.parse.detectors.exim import EximDetector
 from verpd.parse.detectors.ezweb import EZwebDetector
 from verpd.parse.detectors.fallback import FallbackDetector
 from verpd.parse.detectors.fml import FmlDetector
-from verpd.parse.detectors.frenchbilingual import FrenchBilingualDetector
 from verpd.parse.detectors.forwardeddsn import ForwardedDsnDetector
+from verpd.parse.detectors.frenchbilingual import FrenchBilingualDetector
 from verpd.parse.detectors.gmail import GmailDetector
 from verpd.parse.detectors.gmx import GmxDetector
 from verpd.parse.detectors.googlegroups import GoogleGroupsDetector
@@ -54,6 +54,7 @@ from verpd.parse.detectors.mdaemon import MDaemonDetector
 from verpd.parse.detectors.messagingserver import MessagingServerDetector
 from verpd.parse.detectors.mfilter import MFilterDetector
 from verpd.parse.detectors.mimecast import MimecastDetector
+from verpd.parse.detectors.minimal import MinimalNoticeDetector
 from verpd.parse.detectors.opensmtpd import OpenSmtpdDetector
 from verpd.parse.detectors.postfixtext import PostfixTextDetector
 from verpd.parse.detectors.qmail import QmailDetector
@@ -129,6 +130,7 @@ DETECTORS: tuple[Detector, ...] = (
     RewrittenRecipientDetector(),  # "originally addressed to <addr>": before the fallback, which would take the rewritten address
     FrenchBilingualDetector(),  # French / French-English letters: "n'a pas pu être délivré", "Adresse(s) en erreur", "Raison / Reason"
     FallbackDetector(),  # last resort: bounce-like envelope/headers, failed addresses named in the report text
+    MinimalNoticeDetector(),  # one sign of a mail system + one sentence naming the failed address (after the fallback, which reads fuller reports)
     # --- not failures: only what no bounce detector claimed ---
     ChallengeResponseDetector(),  # TMDA, BoxTrapper, Spam Arrest
     AutoReplyDetector(),  # RFC 3834 vacation / out-of-office
