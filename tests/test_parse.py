@@ -174,6 +174,38 @@ def test_a_dsn_attached_to_a_message_that_is_no_report_is_read() -> None:
     assert (report.recipients[0].status, report.recipients[0].action) == ("5.1.1", "failed")
 
 
+def test_a_postfix_letter_inside_a_returned_copy_is_not_the_notice() -> None:
+    """Postfix's letter below another MTA's "copy of the message" marker is that bounce's returned copy, never read as the notice."""
+    raw = bounce("exim_plain_text.eml") + (
+        b"\nThis is the mail system at host mx.example.org.\n\n"
+        b"I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients.\n\n"
+        b"<yvonne@example.org>: host mx.example.org[192.0.2.9] said: 550 5.1.1 unknown\n"
+    )
+    report = parse(raw)
+    assert report.detector == "exim" and "yvonne@example.org" not in [r.address for r in report.recipients]
+
+
+@pytest.mark.parametrize(
+    ("head", "body", "kind"),
+    [
+        pytest.param("Return-Path: <>\nFrom: Jane Doe <jane@example.com>\nAuto-Submitted: auto-replied\n",
+                     "Your message to jane@example.com was not delivered to me personally because I have left the company.",
+                     ReportKind.AUTOREPLY, id="auto-reply-from-the-null-sender"),
+        pytest.param("From: MAILER-DAEMON@filter.example.net\n",
+                     "Your message to jane@example.com has not been delivered yet. Please confirm you are a human at https://filter.example.net/c/1",
+                     ReportKind.UNRECOGNIZED, id="challenge-worded-as-a-failure"),
+        pytest.param("Return-Path: <>\nFrom: MAILER-DAEMON@mx.example.net\nCc: wiki@example.org\n",
+                     "Your message to wiki@example.org could not be delivered.",
+                     ReportKind.UNRECOGNIZED, id="only-the-notices-own-address"),
+    ],
+)
+def test_one_sentence_notices_never_claim_auto_replies_challenges_or_own_addresses(head: str, body: str, kind: ReportKind) -> None:
+    """The one-sentence reader leaves auto-replies and challenges alone and never takes an address of the notice's own headers."""
+    raw = f"{head}To: {VERP}\nSubject: Message status\nContent-Type: text/plain\n\n{body}\n".encode()
+    report = parse(raw)
+    assert report.kind is kind and report.detector != "minimal"
+
+
 # --- robustness ------------------------------------------------------------------------------------------------------
 
 

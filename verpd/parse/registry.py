@@ -8,7 +8,11 @@ The order is a rule, not an accident:
 3. MTA- and provider-specific formats without a usable DSN part, each keyed on its
    own fingerprint (a From/Subject pair, an X- header, a fixed boundary line).
 4. Exim's X-Failed-Recipients, which also covers unknown Exim-based systems.
-5. Auto-replies and challenge-responses, last: a bounce is often also marked
+5. Generic readers, only for what no format's own fingerprint claimed: a DSN attached
+   to a forward or a gateway's note, "originally addressed to" and French letters
+   (before the fallback, which would misread them), the fallback, then one-sentence
+   notices (after it: it reads fuller reports of that kind better).
+6. Auto-replies and challenge-responses, last: a bounce is often also marked
    ``Auto-Submitted: auto-replied``, so only what no bounce detector claims is one.
 
 A new format is one module in ``detectors/`` with one class satisfying :class:`Detector`, one

@@ -37,6 +37,7 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
+from verpd.parse.message.notice import report_lines
 from verpd.parse.message.text import ADDRESS, LazyPattern, reply_facts, unfold_reply
 
 _MARKERS = (
@@ -77,10 +78,11 @@ class MDaemonDetector:
             return None
         if not any(marker in text for marker in _MARKERS):
             return None
-        listed, start = _listed(mail.lines)
-        session = _transcript(mail.lines[start:]) if start is not None else _Session()
+        lines = report_lines(mail.lines, len(mail.lines))  # never a letter inside another MTA's returned copy
+        listed, start = _listed(lines)
+        session = _transcript(lines[start:]) if start is not None else _Session()
         if not listed:  # no list in the letter: the recipients the server refused are the failures
-            listed = {key: (address, None) for key, address in _refused(mail.lines[start:] if start is not None else [], session)}
+            listed = {key: (address, None) for key, address in _refused(lines[start:] if start is not None else [], session)}
         action = "delayed" if "permanent" not in text and any(word in text for word in _DELAY) else "failed"
         found = []
         for key, (address, reason) in listed.items():

@@ -26,14 +26,16 @@ sender, and then a sentence of one of those shapes in the report:
   "undeliverable to <address>".
 
 The address comes from that sentence only: never from the returned copy, never one
-of the notice's own or the original sender's addresses. The diagnostic is the
-reason sentence: the sentence itself when it says why ("because", "due to", a
-colon, a code), else the next paragraph that does, else the sentence. Auto-replies
-(which RFC 3834 also sends from a null sender) and challenge-response requests are
-left alone: an ``Auto-Submitted: auto-replied`` message not from a mail system, an
-auto-reply or challenge header or Subject, or a report asking the sender to confirm
-or verify anything is never read. It runs after the fallback, which reads fuller
-reports of the same kind better.
+of the notice's own or the original sender's addresses. A notice that says it will
+retry ("not delivered yet", "will retry", "delayed") gives the action "delayed", any
+other "failed". The diagnostic is the reason sentence: the sentence itself when it
+says why (a "because" clause, a code, words that name the failure), else the next
+paragraph that does, else the sentence. Auto-replies (which RFC 3834 also sends from
+a null sender) and challenge-response requests are left alone: an
+``Auto-Submitted: auto-replied`` message not from a mail system, an auto-reply or
+challenge header or Subject, or a report asking the sender to confirm or verify
+anything is never read. It runs after the fallback, which reads fuller reports of
+the same kind better.
 """
 
 from __future__ import annotations
@@ -72,6 +74,10 @@ _WHY = LazyPattern(
     r"too\s+(?:large|big|many)|size\s+limit|relay|no\s+route|connection|malformed|syntax|loop",
     re.IGNORECASE,
 )
+_DELAY = LazyPattern(
+    r"\b(?:not\s+(?:been\s+)?delivered\s+yet|delay(?:ed)?|will\s+(?:continue\s+to\s+)?(?:retry|try\s+again|keep\s+trying|be\s+retried)|still\s+(?:trying|being\s+retried|queued))\b",
+    re.IGNORECASE,
+)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 
 
@@ -94,12 +100,13 @@ class MinimalNoticeDetector:
         if CHALLENGE_WORDS.search(" ".join(paragraphs)):
             return None
         own = own_addresses(mail)
+        action = "delayed" if _DELAY.search(" ".join(paragraphs)) else "failed"
         found: dict[str, RecipientFacts] = {}
         for i, paragraph in enumerate(paragraphs):
             for address, sentence in _named(paragraphs, i):
                 if len(found) >= MAX_RECIPIENTS or not usable(address, own) or address.lower() in found:
                     continue
-                found[address.lower()] = reply_facts(address, _reason(sentence, paragraphs, i), action="failed")
+                found[address.lower()] = reply_facts(address, _reason(sentence, paragraphs, i), action=action)
         return list(found.values()) or None
 
 

@@ -39,7 +39,9 @@ MTA and the command) or Postfix's own words (``unknown user: "bob"``, ``connect 
 H[A]: Connection timed out``, ``Host or domain name not found. ...``).
 
 A notice with a ``message/delivery-status`` part is the standard DSN detector's;
-this one only sees what that one did not read.
+this one only sees what that one did not read. Only the report is read: a letter
+that appears below another MTA's "copy of the message" marker is a returned copy
+(a bounce of a Postfix notice), not this notice.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
+from verpd.parse.message.notice import report_lines
 from verpd.parse.message.text import LazyPattern, reply_facts
 
 # Lower-cased substrings only Postfix's letter has (bounce_notify_service.c, bounce_templates.c).
@@ -72,13 +75,16 @@ class PostfixTextDetector:
     kind = ReportKind.BOUNCE
 
     def detect(self, mail: Mail) -> list[RecipientFacts] | None:
-        text = mail.text_lower
-        if not any(marker in text for marker in _LETTER):
+        if not any(marker in mail.text_lower for marker in _LETTER):
             return None
+        lines = report_lines(mail.lines, len(mail.lines))
+        text = "\n".join(lines).lower()
+        if not any(marker in text for marker in _LETTER):
+            return None  # the letter is in a returned copy: another MTA's bounce of a Postfix notice
         action = "delayed" if _WARNING in text else "delivered" if _SUCCESS in text else "failed"
         found: list[RecipientFacts] = []
         current: tuple[str, str | None, list[str]] | None = None
-        for line in mail.lines:
+        for line in lines:
             if _COPY.match(line):
                 break
             if line.startswith("<") and (m := _RECIPIENT.match(line.rstrip())):
