@@ -20,6 +20,7 @@ is one such gateway with a detector of its own, run earlier.
 
 from __future__ import annotations
 
+from email.errors import MessageError
 from email.message import Message
 
 from verpd.model import RecipientFacts, ReportKind
@@ -53,7 +54,7 @@ class ForwardedDsnDetector:
                 return None  # a notice about failing to deliver that report, not a copy of it
             try:
                 report = Mail(inner.as_bytes())
-            except (LookupError, ValueError, TypeError, UnicodeError):
+            except (LookupError, ValueError, TypeError, UnicodeError, MessageError, RecursionError):  # a part that cannot be written back
                 return None
             return _STANDARD.detect(report)
         return None
