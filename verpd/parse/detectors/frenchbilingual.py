@@ -43,6 +43,8 @@ from verpd.parse.message.mail import Mail
 from verpd.parse.message.notice import CHALLENGE_WORDS, daemon_sender, not_a_notice, null_sender, own_addresses, report_lines, usable
 from verpd.parse.message.text import ADDRESS, LazyPattern, reply_facts
 
+MAX_RECIPIENTS = 100
+MAX_DIAGNOSTIC = 1000  # characters kept as a diagnostic
 _CUES = ("pu être", "pu etre", "non remis", "non-remis", "en erreur", "chec de la remise", "chec de remise")
 _FR_FAILURE = LazyPattern(
     r"n'a\s+(?:pas\s+)?pu\s+[êe]tre\s+(?:d[ée]livr|remis|livr|distribu|transmis|achemin)|non[- ](?:remis|d[ée]livr|distribu)|"
@@ -95,8 +97,9 @@ class FrenchBilingualDetector:
         reason = _reason(lines)
         found: dict[str, RecipientFacts] = {}
         for address, beside in named:
-            if usable(address, own) and address.lower() not in found:
-                found[address.lower()] = reply_facts(address, beside or reason, action="failed")
+            if usable(address, own) and address.lower() not in found and len(found) < MAX_RECIPIENTS:
+                diagnostic = beside or reason
+                found[address.lower()] = reply_facts(address, diagnostic[:MAX_DIAGNOSTIC] if diagnostic else None, action="failed")
         return list(found.values()) or None
 
 

@@ -94,12 +94,12 @@ class MDaemonDetector:
 
 def _refused(lines: list[str], session: _Session) -> list[tuple[str, str]]:
     """The refused recipients in transcript order, spelled as the transcript spells them."""
-    found = []
+    found: dict[str, str] = {}
     for line in lines:
         m = _RCPT.match(_LOG_PREFIX.sub("", line, count=1).strip())
-        if m and m.group(1).lower() in session.replies and all(k != m.group(1).lower() for k, _ in found):
-            found.append((m.group(1).lower(), m.group(1)))
-    return found
+        if m and m.group(1).lower() in session.replies:
+            found.setdefault(m.group(1).lower(), m.group(1))
+    return list(found.items())
 
 
 def _listed(lines: list[str]) -> tuple[dict[str, tuple[str, str | None]], int | None]:

@@ -49,6 +49,7 @@ from verpd.parse.message.text import ADDRESS, LazyPattern, reply_facts, sole_add
 
 MAX_LINES = 60  # a minimal notice is short; the sentence is near the top
 MAX_RECIPIENTS = 10
+MAX_DIAGNOSTIC = 1000  # characters of a sentence or paragraph kept as a diagnostic
 _CUES = ("deliver", "reject", "refused", "returned", "bounced", "reach")  # one is in every sentence below
 
 _ADDR = r"[<\"'(\[]?\s*(" + ADDRESS.pattern + r")\s*[>\"')\]]?"
@@ -123,25 +124,31 @@ def _paragraphs(lines: list[str]) -> list[str]:
 
 
 def _named(paragraphs: list[str], i: int) -> list[tuple[str, str]]:
-    """The addresses paragraph ``i`` names in a failure sentence, each with that sentence."""
+    """The addresses paragraph ``i`` names in a failure sentence, each with that sentence (at most its part around the address)."""
     paragraph = paragraphs[i]
     found = []
     for sentence in _SENTENCE_END.split(paragraph):
         for m in _SENTENCE.finditer(sentence):
             address = next(group for group in m.groups() if group)
+            if len(sentence) > MAX_DIAGNOSTIC:
+                sentence = sentence[max(0, m.start() - MAX_DIAGNOSTIC // 4) : m.start() + MAX_DIAGNOSTIC * 3 // 4]
             found.append((address.rstrip("."), sentence))
     if not found and _HEADING.search(paragraph) and i + 1 < len(paragraphs):
         address = sole_address(paragraphs[i + 1])  # "Delivery to the following recipient failed:" / the address alone
         if address:
-            found.append((address, paragraph))
+            found.append((address, paragraph[:MAX_DIAGNOSTIC]))
     return found
+
+
+def _says_why(text: str) -> bool:
+    return bool(_WHY.search(ADDRESS.sub(" ", text[:MAX_DIAGNOSTIC])))
 
 
 def _reason(sentence: str, paragraphs: list[str], i: int) -> str:
     """The sentence when it says why, else the next paragraph (of the next three) that does, else the sentence."""
-    if _WHY.search(ADDRESS.sub(" ", sentence)):
+    if _says_why(sentence):
         return sentence
     for paragraph in paragraphs[i + 1 : i + 4]:
-        if _WHY.search(ADDRESS.sub(" ", paragraph)):
-            return paragraph
+        if _says_why(paragraph):
+            return paragraph[:MAX_DIAGNOSTIC]
     return sentence

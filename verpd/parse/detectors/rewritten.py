@@ -29,6 +29,8 @@ from verpd.parse.message.mail import Mail
 from verpd.parse.message.notice import daemon_sender, not_a_notice, null_sender, own_addresses, report_lines, usable
 from verpd.parse.message.text import ADDRESS, LazyPattern, reply_facts
 
+MAX_RECIPIENTS = 50
+MAX_DIAGNOSTIC = 1000  # characters of a paragraph kept as a diagnostic
 _CUES = ("addressed to", "original recipient")
 _ORIGINAL = LazyPattern(
     r"(?:(?:originally|initially)\s+(?:addressed|sent|directed)\s+to|original\s+(?:message|mail|e-?mail)\s+was\s+(?:addressed|sent)\s+to|"
@@ -62,16 +64,19 @@ class RewrittenRecipientDetector:
             return None
         own = own_addresses(mail)
         originals: list[tuple[int, str]] = []
+        seen: set[str] = set()
         for i, paragraph in enumerate(paragraphs):
             for m in _ORIGINAL.finditer(paragraph):
                 address = m.group(1).rstrip(".")
-                if usable(address, own) and all(address.lower() != seen.lower() for _, seen in originals):
+                if usable(address, own) and address.lower() not in seen and len(originals) < MAX_RECIPIENTS:
+                    seen.add(address.lower())
                     originals.append((i, address))
+        errors = [bool(_ERROR.search(p)) for p in paragraphs]  # once each: several addresses may share a paragraph
         found = []
         for n, (i, address) in enumerate(originals):
             bounds = (originals[n - 1][0] if n else -1, originals[n + 1][0] if n + 1 < len(originals) else len(paragraphs))
-            diagnostic = _diagnostic(paragraphs, i, bounds)
-            found.append(reply_facts(address, diagnostic, action="failed"))
+            diagnostic = _diagnostic(paragraphs, errors, i, bounds)
+            found.append(reply_facts(address, diagnostic[:MAX_DIAGNOSTIC] if diagnostic else None, action="failed"))
         return found or None
 
 
@@ -88,13 +93,15 @@ def _paragraphs(lines: list[str]) -> list[str]:
     return paragraphs
 
 
-def _diagnostic(paragraphs: list[str], i: int, bounds: tuple[int, int]) -> str | None:
+def _diagnostic(paragraphs: list[str], errors: list[bool], i: int, bounds: tuple[int, int]) -> str | None:
     """The error text for the address named in paragraph ``i``: its own, else the nearest within ``bounds``."""
-    if _ERROR.search(paragraphs[i]):
+    if errors[i]:
         return paragraphs[i]
-    after = (p for p in paragraphs[i + 1 : bounds[1]] if _ERROR.search(p))
-    before = (p for p in reversed(paragraphs[bounds[0] + 1 : i]) if _ERROR.search(p))
-    found = next(after, None) or next(before, None)
-    if found:
-        return found
+    after = (k for k in range(i + 1, bounds[1]) if errors[k])
+    before = (k for k in range(i - 1, bounds[0], -1) if errors[k])
+    k = next(after, None)
+    if k is None:
+        k = next(before, None)
+    if k is not None:
+        return paragraphs[k]
     return next((p for p in paragraphs[bounds[0] + 1 : bounds[1]] if _FAILED.search(p)), None)
