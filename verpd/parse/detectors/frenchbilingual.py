@@ -53,9 +53,9 @@ _FR_FAILURE = LazyPattern(
 )
 _FR_SENDER = re.compile(r"\b(?:de|du)\s+(?:la\s+)?(?:messagerie|courrier|courriel)\b|\bmessagerie\b", re.IGNORECASE)
 _ADDRESS_LABEL = LazyPattern(
-    r"^\s*(?:adresses?(?:\(s\))?(?P<fr>\s+(?:en\s+erreur|invalides?|refus[ée]es?|non\s+remises?|inconnues?))?|destinataires?(?:\(s\))?(?P<frd>\s+(?:en\s+erreur|invalides?|refus[ée]s?|inconnus?))?|"
-    r"(?P<en>failed|invalid|rejected)\s+(?:address(?:es|\(es\))?|recipients?(?:\(s\))?)|recipients?(?:\(s\))?)"
-    r"(?P<other>\s*/\s*[^:]{0,60}?)?\s*:\s*(?P<rest>.*)$",
+    r"^\s*(?:adresses?(?:\(s\))?(?:\s+(?:en\s+erreur|invalides?|refus[ée]es?|non\s+remises?|inconnues?))?|destinataires?(?:\(s\))?(?:\s+(?:en\s+erreur|invalides?|refus[ée]s?|inconnus?))?|"
+    r"(?:failed|invalid|rejected)\s+(?:address(?:es|\(es\))?|recipients?(?:\(s\))?)|recipients?(?:\(s\))?)"
+    r"(?:\s*/\s*[^:]{0,60}?)?\s*:\s*(?P<rest>.*)$",
     re.IGNORECASE,
 )
 _FAILED_LABEL = re.compile(r"erreur|invalid|refus|non\s+remis|inconnu|failed|rejected", re.IGNORECASE)
