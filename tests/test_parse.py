@@ -325,17 +325,56 @@ def test_exchange_2000_text_forwarded_by_a_person_is_not_an_exchange_report() ->
     [
         pytest.param("returned_copy_is_a_bounce.eml", b"message/rfc822", ["sybil@example.com"], id="nested-bounce-in-message-rfc822"),
         pytest.param("returned_copy_is_a_bounce.eml", b"text/rfc822-headers", ["sybil@example.com"], id="nested-bounce-in-rfc822-headers"),
-        pytest.param("forwarded_bounce.eml", b"message/rfc822", [], id="bounce-forwarded-by-a-person"),
+        pytest.param("forwarded_bounce.eml", b"text/rfc822-headers", [], id="forwarded-bounce-headers-only"),
     ],
 )
 def test_returned_message_is_never_taken_for_the_report(name: str, returned_type: bytes, expected: list[str]) -> None:
-    """A DSN or X-Failed-Recipients inside a returned or attached message never yields recipients."""
+    """A DSN or X-Failed-Recipients inside a bounce's returned copy, or in headers alone, never yields recipients."""
     raw = bounce(name)
     assert b"X-Failed-Recipients:" in raw and b"message/delivery-status" in raw  # the bait is there
     raw = raw.replace(b"Content-Type: message/rfc822", b"Content-Type: " + returned_type)
     report = parse(raw)
     assert [r.address for r in report.recipients] == expected
     assert report.kind is (ReportKind.BOUNCE if expected else ReportKind.UNRECOGNIZED)
+
+
+def test_a_dsn_attached_to_a_message_that_is_no_report_is_read() -> None:
+    """A DSN forwarded as an attachment (message/rfc822 in a multipart/mixed) yields the attached report's recipients."""
+    report = parse(bounce("forwarded_bounce.eml"))
+    assert (report.detector, [r.address for r in report.recipients]) == ("forwardeddsn", ["victor@example.com"])
+    assert (report.recipients[0].status, report.recipients[0].action) == ("5.1.1", "failed")
+
+
+def test_a_postfix_letter_inside_a_returned_copy_is_not_the_notice() -> None:
+    """Postfix's letter below another MTA's "copy of the message" marker is that bounce's returned copy, never read as the notice."""
+    raw = bounce("exim_plain_text.eml") + (
+        b"\nThis is the mail system at host mx.example.org.\n\n"
+        b"I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients.\n\n"
+        b"<yvonne@example.org>: host mx.example.org[192.0.2.9] said: 550 5.1.1 unknown\n"
+    )
+    report = parse(raw)
+    assert report.detector == "exim" and "yvonne@example.org" not in [r.address for r in report.recipients]
+
+
+@pytest.mark.parametrize(
+    ("head", "body", "kind"),
+    [
+        pytest.param("Return-Path: <>\nFrom: Jane Doe <jane@example.com>\nAuto-Submitted: auto-replied\n",
+                     "Your message to jane@example.com was not delivered to me personally because I have left the company.",
+                     ReportKind.AUTOREPLY, id="auto-reply-from-the-null-sender"),
+        pytest.param("From: MAILER-DAEMON@filter.example.net\n",
+                     "Your message to jane@example.com has not been delivered yet. Please confirm you are a human at https://filter.example.net/c/1",
+                     ReportKind.UNRECOGNIZED, id="challenge-worded-as-a-failure"),
+        pytest.param("Return-Path: <>\nFrom: MAILER-DAEMON@mx.example.net\nCc: wiki@example.org\n",
+                     "Your message to wiki@example.org could not be delivered.",
+                     ReportKind.UNRECOGNIZED, id="only-the-notices-own-address"),
+    ],
+)
+def test_one_sentence_notices_never_claim_auto_replies_challenges_or_own_addresses(head: str, body: str, kind: ReportKind) -> None:
+    """The one-sentence reader leaves auto-replies and challenges alone and never takes an address of the notice's own headers."""
+    raw = f"{head}To: {VERP}\nSubject: Message status\nContent-Type: text/plain\n\n{body}\n".encode()
+    report = parse(raw)
+    assert report.kind is kind and report.detector != "minimal"
 
 
 # --- robustness ------------------------------------------------------------------------------------------------------

@@ -10,7 +10,11 @@ The order is a rule, not an accident:
 3. MTA- and provider-specific formats without a usable DSN part, each keyed on its
    own fingerprint (a From/Subject pair, an X- header, a fixed boundary line).
 4. Exim's X-Failed-Recipients, which also covers unknown Exim-based systems.
-5. Auto-replies and challenge-responses, last: a bounce is often also marked
+5. Generic readers, only for what no format's own fingerprint claimed: a DSN attached
+   to a forward or a gateway's note, "originally addressed to" and French letters
+   (before the fallback, which would misread them), the fallback, then one-sentence
+   notices (after it: it reads fuller reports of that kind better).
+6. Auto-replies and challenge-responses, last: a bounce is often also marked
    ``Auto-Submitted: auto-replied``, so only what no bounce detector claims is one.
 
 A new format is one module in ``detectors/`` with one class satisfying :class:`Detector`, one
@@ -41,6 +45,8 @@ from verpd.parse.detectors.exim import EximDetector
 from verpd.parse.detectors.ezweb import EZwebDetector
 from verpd.parse.detectors.fallback import FallbackDetector
 from verpd.parse.detectors.fml import FmlDetector
+from verpd.parse.detectors.forwardeddsn import ForwardedDsnDetector
+from verpd.parse.detectors.frenchbilingual import FrenchBilingualDetector
 from verpd.parse.detectors.gmail import GmailDetector
 from verpd.parse.detectors.gmx import GmxDetector
 from verpd.parse.detectors.googlegroups import GoogleGroupsDetector
@@ -52,12 +58,16 @@ from verpd.parse.message.mail import Mail
 from verpd.parse.detectors.mailfoundry import MailFoundryDetector
 from verpd.parse.detectors.mailmarshal import MailMarshalDetector
 from verpd.parse.detectors.mcafee import McAfeeDetector
+from verpd.parse.detectors.mdaemon import MDaemonDetector
 from verpd.parse.detectors.messagelabs import MessageLabsDetector
 from verpd.parse.detectors.messagingserver import MessagingServerDetector
 from verpd.parse.detectors.mfilter import MFilterDetector
 from verpd.parse.detectors.mimecast import MimecastDetector
+from verpd.parse.detectors.minimal import MinimalNoticeDetector
 from verpd.parse.detectors.opensmtpd import OpenSmtpdDetector
+from verpd.parse.detectors.postfixtext import PostfixTextDetector
 from verpd.parse.detectors.qmail import QmailDetector
+from verpd.parse.detectors.rewritten import RewrittenRecipientDetector
 from verpd.parse.detectors.sendmail import SendmailDetector
 from verpd.parse.detectors.surfcontrol import SurfControlDetector
 from verpd.parse.detectors.trendmicro import TrendMicroDetector
@@ -102,6 +112,7 @@ DETECTORS: tuple[Detector, ...] = (
     MailFoundryDetector(),  # MailFoundry: "Message delivery has failed" + (MAILFOUNDRY) hop
     MailMarshalDetector(),  # Trustwave MailMarshal: 'Undeliverable Mail: "subject"'
     IMailServerDetector(),  # Ipswitch IMail: X-Mailer: <SMTP32 v...>, "Undeliverable Mail"
+    MDaemonDetector(),  # MDaemon: "MDaemon" sender or text + "PERMANENT fatal delivery errors" / "Failed address:" / session transcript
     MimecastDetector(),  # Mimecast: "[Postmaster] Email Delivery Failure", "-- addr" lines
     DominoDetector(),  # Lotus Domino "DELIVERY FAILURE:", Lotus Notes "Undeliverable message"
     Exchange2003Detector(),  # Exchange 5.5-2003 IMS/IMC, MTA, 2000/2003 text: "did not reach the following recipient(s)", "... could not / cannot be reached"
@@ -117,6 +128,7 @@ DETECTORS: tuple[Detector, ...] = (
     X5Detector(),  # unknown MTA "X5": a DSN attached to a notice to "NotificationRecipients"
     DragonFlyDetector(),  # DragonFly Mail Agent (dma): "This is the DragonFly Mail Agent"
     OpenSmtpdDetector(),  # OpenSMTPD text: "This is the MAILER-DAEMON, please DO NOT REPLY"
+    PostfixTextDetector(),  # Postfix without a DSN part (1999 releases, text-only copies): "This is the Postfix program", "<addr>: reason"
     CourierDetector(),  # Courier MTA text: "UNDELIVERABLE MAIL", "<addr>:" with ">>>"/"<<<"
     X1Detector(),  # unknown MTA "X1": "---The following addresses had delivery errors---"
     SmailDetector(),  # Smail 3, T-Online: "|---- Failed addresses follow: ----|" (before Exim: T-Online borrows its subject)
@@ -127,7 +139,12 @@ DETECTORS: tuple[Detector, ...] = (
     QmailDetector(),  # qmail "failure notice", Yahoo and qmail clones: "<addr>:" blocks
     ApacheJamesDetector(),  # Apache James: "Message details:" / "Failed recipient(s):" (after qmail: JavaMail ids)
     EximDetector(),  # Exim text reports: X-Failed-Recipients or its banner, Mail.ru, MXLogic
+    # --- generic readers: only what no MTA's own format claimed ---
+    ForwardedDsnDetector(),  # a DSN attached as message/rfc822 to a forward or a gateway's note (before the fallback reads the note)
+    RewrittenRecipientDetector(),  # "originally addressed to <addr>": before the fallback, which would take the rewritten address
+    FrenchBilingualDetector(),  # French / French-English letters: "n'a pas pu être délivré", "Adresse(s) en erreur", "Raison / Reason"
     FallbackDetector(),  # last resort: bounce-like envelope/headers, failed addresses named in the report text
+    MinimalNoticeDetector(),  # one sign of a mail system + one sentence naming the failed address (after the fallback, which reads fuller reports)
     # --- not failures: only what no bounce detector claimed ---
     ChallengeResponseDetector(),  # TMDA, BoxTrapper, Spam Arrest
     AutoReplyDetector(),  # RFC 3834 vacation / out-of-office
