@@ -26,4 +26,7 @@ ROWS = (
     Phrase(r"sender policy framework", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"domainkeys", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"authentication checks? fail", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"spf\.pobox\.com/", "qmail-smtpd SPF patch (Jana Saout) / Mail::SPF::Query era default SPF explanation", "sagredo-dev/qmail@302f308abf spf.h:16-17 (former default explanation \"See http://spf.pobox.com/why.html?sender=%{S}&ip=%{I}&receiver=%{xR}\", now commented out in favour of SPF_DEFEXP) emitted by qmail-smtpd.c:1358 err_spf() as 550 lines"),
+    Phrase(r"please inspect your spf settings", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/AuthFailure.pm)"),
+    Phrase(r"invalid ip for sending mail of domain", "unknown (seen from Chinese providers, unverified)", "no primary source found (listed by Sisimai lib/Sisimai/Reason/Blocked.pm)"),
 )

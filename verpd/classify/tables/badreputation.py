@@ -11,4 +11,5 @@ ROWS = (
     Phrase(r"bad (?:sender )?(?:ip )?rating", "common", "verpd 0.1 phrase set: Gmail \"low reputation\", Microsoft, Yahoo \"[TSS04]\""),
     Phrase(r"low quality sender", "common", "verpd 0.1 phrase set: Gmail \"low reputation\", Microsoft, Yahoo \"[TSS04]\""),
     Phrase(r"unexpected volume or user complaints", "common", "verpd 0.1 phrase set: Gmail \"low reputation\", Microsoft, Yahoo \"[TSS04]\""),
+    Phrase(r"extreme bad ip profile", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/Blocked.pm)"),
 )

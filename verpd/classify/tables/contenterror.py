@@ -16,4 +16,6 @@ ROWS = (
     Phrase(r"content-transfer-encoding", "common", "verpd 0.1 phrase set: Sendmail 5.6.x"),
     Phrase(r"charset", "common", "verpd 0.1 phrase set: Sendmail 5.6.x"),
     Phrase(r"line too long", "common", "verpd 0.1 phrase set: Sendmail 5.6.x"),
+    Phrase(r"contains? improperly-formatted binary content", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/ContentError.pm)"),
+    Phrase(r"contains? text that uses unnecessary base64 encoding", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/ContentError.pm)"),
 )

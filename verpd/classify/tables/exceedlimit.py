@@ -12,4 +12,5 @@ ROWS = (
     Phrase(r"exceeds? (?:the )?(?:recipient'?s?|administrative|user'?s?) (?:size )?limit", "common", "verpd 0.1 phrase set: RFC 3463 x.2.3 wording; Exchange RecipSizeLimit"),
     Phrase(r"too large for this recipient", "common", "verpd 0.1 phrase set: RFC 3463 x.2.3 wording; Exchange RecipSizeLimit"),
     Phrase(r"recipsizelimit", "common", "verpd 0.1 phrase set: RFC 3463 x.2.3 wording; Exchange RecipSizeLimit"),
+    Phrase(r"(reject|bounce), id=[^ ]+ - message size exceeds recipient's size limit", "amavisd-new (content filter, SMTP/LMTP reply relayed by the MTA)", "tajohnson/amavisd-new@bc8bc02509 amavisd:1840-1866 (%smtp_reason_by_ccat) and amavisd:15288-15300 (status by category) + amavisd:15331-15338 ('Reject'/'Bounce' prefix)"),
 )

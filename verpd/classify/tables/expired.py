@@ -43,4 +43,7 @@ ROWS = (
     Phrase(r"will (?:continue|keep) (?:trying|to try)", "common", "verpd 0.1 phrase set: qmail, Sendmail"),
     Phrase(r"has been delayed", "common", "verpd 0.1 phrase set: qmail, Sendmail"),
     Phrase(r"not (?:yet )?been delivered", "common", "verpd 0.1 phrase set: qmail, Sendmail"),
+    Phrase(r"delivery attempts will continue (to be made|for)", "Exim delay-warning message (\"for\" form); the \"to be made\" form from an unidentified MTA", "Exim/exim@13835a3c1e src/src/deliver.c:6459 (send_warning_message: 'No action is required on your part. Delivery attempts will continue for some time, ...')"),
+    Phrase(r"it has not been collected after", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/Expired.pm)"),
+    Phrase(r"we have already made numerous attempts to deliver this message", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/TooManyConn.pm)"),
 )

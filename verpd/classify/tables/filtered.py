@@ -33,4 +33,8 @@ ROWS = (
     Phrase(r"is not accepting (?:any )?mail", "common", "verpd 0.1 phrase set: AT&T"),
     Phrase(r"has restricted sms e-?mail", "common", "verpd 0.1 phrase set: AT&T"),
     Phrase(r"account is protected by", "common", "verpd 0.1 phrase set: AT&T"),
+    Phrase(r"refused due to recipient preferences", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/Filtered.pm)"),
+    Phrase(r"recipient refuses to accept your mail", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/UserUnknown.pm)"),
+    Phrase(r"sorry, badrcptto", "qmail-smtpd badrcptto patch family", "no primary source found for this exact text (listed by Sisimai lib/Sisimai/Reason/UserUnknown.pm); badrcptto mechanism: sagredo-dev/qmail@302f308abf qmail-smtpd.c:396 (control/badrcptto) and :200 err_bmt ('553 sorry, your envelope recipient has been denied (#5.7.1)')"),
+    Phrase(r"this recipient is in my badrecipientto list", "qmail-smtpd badrcptto-style patch", "no primary source found (listed by Sisimai lib/Sisimai/Reason/UserUnknown.pm)"),
 )

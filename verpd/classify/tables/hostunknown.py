@@ -42,5 +42,6 @@ ROWS = (
     Phrase(r"the account or domain may not exist", "cPanel (Exim)", "cPanel exim.conf lookuphost router cannot_route_message: 'The mail server could not deliver mail to ... The account or domain may not exist' (no primary source found; Sisimai lib/Sisimai/Reason/HostUnknown.pm lists it)"),
     Phrase(r"[\w.-]+\.[a-z]{2,} does not exist", "common", "verpd 0.1 phrase set: DragonFly \"DNS lookup failure: host X not found\""),
     Phrase(r"host [\w.-]+\.[a-z]{2,}\.? not found", "common", "verpd 0.1 phrase set: DragonFly \"DNS lookup failure: host X not found\""),
-    Phrase(r"unrouteable mail domain", "Exim (site routers)", "Exim's documented router example ':fail: unrouteable mail domain \"$domain\"' (Exim/exim test/confs/0005 and others)"),
+    Phrase(r"recipient address rejected: unknown domain name", "unknown (Postfix-style access text)", "no primary source found (listed by Sisimai lib/Sisimai/Reason/HostUnknown.pm)"),
+    Phrase(r"unroutable address", "unknown (variant spelling of Exim's 'Unrouteable address')", "no primary source found (listed by Sisimai lib/Sisimai/Reason/HostUnknown.pm and lib/Sisimai/Lhost/Exim.pm:313 comment); Exim's own text is 'Unrouteable address' (Exim/exim@13835a3c1e src/src/route.c:1914), already in mta.jsonl"),
 )

@@ -30,4 +30,6 @@ ROWS = (
     Phrase(r"sh: ", "common", "verpd 0.1 phrase set: Postfix/Sendmail local delivery"),
     Phrase(r"permission denied", "common", "verpd 0.1 phrase set: Postfix/Sendmail local delivery"),
     Phrase(r"operating system error", "common", "verpd 0.1 phrase set: Postfix/Sendmail local delivery"),
+    Phrase(r" \|\| exit ", "local delivery via a shell pipe command (command line echoed in the DSN)", "no primary source found (listed by Sisimai lib/Sisimai/Reason/MailerError.pm)"),
+    Phrase(r"can't create user output file", "Postfix pipe(8)/local(8) and OpenSMTPD mda (text for a delivery command's exit status 73, EX_CANTCREAT)", "vdukhovni/postfix@17830e5c13 postfix/src/global/sys_exits.c:86 (EX_CANTCREAT, \"5.2.0\", \"can't create user output file\"); OpenSMTPD/OpenSMTPD@3153385b02 usr.sbin/smtpd/mda.c:902"),
 )

@@ -28,4 +28,7 @@ ROWS = (
     Phrase(r"size limit exceeded", "common", "verpd 0.1 phrase set: Postfix, Sendmail"),
     Phrase(r"exceeded maximum inbound message size", "common", "verpd 0.1 phrase set: Postfix, Sendmail"),
     Phrase(r"\bmax(?:imum)?\.? (?:message )?size (?:limit )?exceeded", "common", "RFC 1870 §6.1 (SIZE extension: a message over the server's fixed maximum is refused, 552); the 'max message size exceeded' wording of servers enforcing it"),
+    Phrase(r"header size exceeds maximum permitted", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/ContentError.pm)"),
+    Phrase(r"message header size exceeds limit", "unknown (Exchange-style wording, unverified)", "no primary source found (listed by Sisimai lib/Sisimai/Reason/ExceedLimit.pm)"),
+    Phrase(r"too much mail data", "any SMTP server (RFC 5321 example reply for exceeding the message-size limit)", "RFC 5321 §4.5.3.1 (Size Limits and Minimums): 'Errors due to exceeding these limits may be reported by using the reply codes ... 552 Too much mail data.'; same in RFC 2821 (apache/james-project@20bf8083e3 src/site/resources/server/rfclist/smtp/rfc2821.txt:3099)"),
 )

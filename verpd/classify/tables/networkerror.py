@@ -56,4 +56,7 @@ ROWS = (
     Phrase(r"mx (?:record|lookup)", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"lost connection", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"unable to deliver the message due to a communications failure", "Microsoft Exchange 5.5 MTA", "Microsoft KB 284204 (Exchange delivery status notifications: 4.4.1/4.4.2 connection failures); Exchange 5.5 MTA NDR text"),
+    Phrase(r"connection was dropped by remote host", "unknown (client-side transport error text)", "no primary source found (listed by Sisimai lib/Sisimai/Reason/Blocked.pm)"),
+    Phrase(r"dns records for the destination computer could not be found", "unknown (Exchange-style NDR wording, unverified)", "no primary source found (listed by Sisimai lib/Sisimai/Reason/NetworkError.pm)"),
+    Phrase(r"host is unreachable", "unknown (transport error text)", "no primary source found (listed by Sisimai lib/Sisimai/Reason/NetworkError.pm)"),
 )

@@ -25,4 +25,11 @@ ROWS = (
     Phrase(r"relay prohibited", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"not configured to relay", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"(?:domain|host) (?:isn't|is not) in my list of allowed rcpthosts", "common", "verpd 0.1 phrase set: qmail"),
+    Phrase(r"unrouteable mail domain", "Exim (configurations converted from Exim 3 by convert4r4: router fail_remote_domains)", "Exim/exim@56ed4f42c^ src/src/convert4r4.src:2057 ('fail_remote_domains: driver = redirect, domains = ! +local_domains, allow_fail, data = :fail: unrouteable mail domain \"$domain\"'; script retired in 56ed4f42c, 2024)"),
+    Phrase(r"requires authentication when attempting to send to a non-local e-mail address", "unknown Windows mail server", "no primary source found (listed by Sisimai lib/Sisimai/Reason/NoRelaying.pm)"),
+    Phrase(r"not allowed to relay through this machine", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/NoRelaying.pm)"),
+    Phrase(r"not an open relay, so get lost", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/NoRelaying.pm)"),
+    Phrase(r"we don't handle mail for", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/NoRelaying.pm)"),
+    Phrase(r"you don't authenticate or the domain isn't in my list of allowed rcpthosts", "qmail-smtpd with an SMTP-AUTH patch (err_nogateway variant)", "no primary source found (listed by Sisimai lib/Sisimai/Reason/SecurityError.pm); stock qmail text is \"553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)\" (notqmail/notqmail@a7012e4fdf qmail-smtpd.c:49, existing norelaying row)"),
+    Phrase(r"that domain or user isn't in my list of allowed rcpthosts", "qmail-smtpd patch variant of err_nogateway", "no primary source found (listed by Sisimai lib/Sisimai/Reason/UserUnknown.pm); stock qmail err_nogateway text: notqmail/notqmail@a7012e4fdf qmail-smtpd.c:49"),
 )

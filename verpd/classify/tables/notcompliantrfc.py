@@ -17,4 +17,5 @@ ROWS = (
     Phrase(r"duplicate header", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"missing (?:a )?(?:required )?(?:date|from|message-id|to) header", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"bare (?:lf|cr)", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"(reject|bounce), id=[^ ]+ - bad header", "amavisd-new (content filter, SMTP/LMTP reply relayed by the MTA)", "tajohnson/amavisd-new@bc8bc02509 amavisd:1840-1866 (%smtp_reason_by_ccat) and amavisd:15288-15300 (status by category) + amavisd:15331-15338 ('Reject'/'Bounce' prefix)"),
 )

@@ -56,4 +56,8 @@ ROWS = (
     Phrase(r"address (?:is )?on (?:the|our|a) (?:block|black|deny) ?list", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"'send mail as'", "common", "verpd 0.1 phrase set: Gmail: a From: the account may not use"),
     Phrase(r"send mail as feature", "common", "verpd 0.1 phrase set: Gmail: a From: the account may not use"),
+    Phrase(r"access denied \(sender blacklisted\)", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/Rejected.pm)"),
+    Phrase(r"sender address has been blacklisted", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/Rejected.pm)"),
+    Phrase(r"sender is in my black list", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/Rejected.pm)"),
+    Phrase(r"sender domain listed at ", "unknown (RHSBL check of the envelope sender domain)", "no primary source found (listed by Sisimai lib/Sisimai/Reason/SpamDetected.pm)"),
 )

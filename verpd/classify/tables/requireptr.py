@@ -18,4 +18,5 @@ ROWS = (
     Phrase(r"client host name (?:is )?(?:unknown|not found)", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"does not have a (?:valid )?(?:reverse|ptr)", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"(?:domain|hostname) .{0,40}mismatches client ip", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"unresolvable relay host name", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/RequirePTR.pm)"),
 )

@@ -28,4 +28,10 @@ ROWS = (
     Phrase(r"message (?:was |is )?(?:classified|identified|detected|considered) as (?:spam|junk|suspicious)", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"content (?:was )?(?:rejected|refused)", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"message content rejected", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"(reject|bounce), id=[^ ]+ - spam", "amavisd-new (content filter, SMTP/LMTP reply relayed by the MTA)", "tajohnson/amavisd-new@bc8bc02509 amavisd:1840-1866 (%smtp_reason_by_ccat) and amavisd:15288-15300 (status by category) + amavisd:15331-15338 ('Reject'/'Bounce' prefix)"),
+    Phrase(r"message rejected because of unacceptable content", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/SpamDetected.pm)"),
+    Phrase(r"reject bulk\.advertising", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/SpamDetected.pm)"),
+    Phrase(r"spam email not accepted", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/SpamDetected.pm)"),
+    Phrase(r"rejected by recurrent pattern detection system", "Cyren/Commtouch Recurrent Pattern Detection engine (seen at Telefonica 'Correo Limpio', mx01.correolimpio.telefonica.es)", "no primary source found (listed by Sisimai lib/Sisimai/Reason/SpamDetected.pm); emitter evidence only: public paste https://pastebin.com/meeN1a6w ('host: mx01.correolimpio.telefonica.es ... 550 This message was rejected by Recurrent Pattern Detection System')"),
+    Phrase(r"your message has been temporarily blocked by our filter", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/SpamDetected.pm)"),
 )

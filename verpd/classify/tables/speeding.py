@@ -23,4 +23,7 @@ ROWS = (
     Phrase(r"message rate", "common", "verpd 0.1 phrase set: Gmail 4.2.1"),
     Phrase(r"throttl", "common", "verpd 0.1 phrase set: Gmail 4.2.1"),
     Phrase(r"receiving mail (?:at a rate|too quickly)", "common", "verpd 0.1 phrase set: Gmail 4.2.1"),
+    Phrase(r"account disabled temporarly for exceeding receiving limits", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/MailboxFull.pm)"),
+    Phrase(r"please try again slower", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/Speeding.pm)"),
+    Phrase(r"has exceeded the max (emails|defers and failures) per hour", "cPanel/WHM Exim configuration (router enforce_mail_permissions) on the SENDING host", "https://docs.cpanel.net/whm/scripts/the-build_maxemails_config-script (maxemailsperhour per-domain hourly limit in /var/cpanel/cpanel.config); wording as logged by the enforce_mail_permissions router (e.g. public paste https://pastebin.com/Nprv6CmY)"),
 )

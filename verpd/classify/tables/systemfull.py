@@ -14,4 +14,6 @@ ROWS = (
     Phrase(r"(?:disk|system|file ?system|spool) (?:is )?full", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"out of (?:disk )?space", "common", "verpd 0.1 phrase set: provenance pending"),
     Phrase(r"no space left", "common", "verpd 0.1 phrase set: provenance pending"),
+    Phrase(r"insufficient disk space", "Sendmail (srvrsmtp MAIL/queue free-space check); Exim (non-SMTP submission)", "deepin-community/sendmail@c7e7de44d9 sendmail/srvrsmtp.c:2053 and sendmail/queue.c:6007 (usrerr(\"452 4.4.5 Insufficient disk space; try again later\")); Exim/exim@13835a3c1e src/src/exim.c:5728"),
+    Phrase(r"no space left on device", "any delivery agent relaying strerror(ENOSPC)", "errno ENOSPC text (POSIX strerror); deepin-community/sendmail@c7e7de44d9 mail.local/mail.local.c:1827 and sendmail/conf.c:3515 treat ENOSPC as a transient system error; Postfix/Dovecot pass it through in 'cannot update mailbox ...: No space left on device' (existing mta.jsonl systemfull row)"),
 )

@@ -34,4 +34,5 @@ ROWS = (
     Phrase(r"(?:maximum|max) (?:number of )?connections", "common", "verpd 0.1 phrase set: common; QQ \"Connection frequency limited\""),
     Phrase(r"connection frequency limited", "common", "verpd 0.1 phrase set: common; QQ \"Connection frequency limited\""),
     Phrase(r"connection rate limit exceeded", "Sendmail cf FEATURE(ratecontrol)", "deepin-community/sendmail@c7e7de44d9 cf/m4/proto.m4:3273 (RateControl)"),
+    Phrase(r"exceeds per-domain connection limit for", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/TooManyConn.pm)"),
 )
