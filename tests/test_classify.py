@@ -58,6 +58,7 @@ PRECEDENCE = [
     pytest.param(facts("Sorry, no mailbox here by that name."), ReportKind.BOUNCE, R.USERUNKNOWN, HARD, Rule.PHRASE, id="6-mail-stores-own-words-at-any-stage"),
     pytest.param(facts("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", None, 550), ReportKind.BOUNCE, R.USERUNKNOWN, HARD, Rule.PHRASE, id="6-directory-wording-at-any-stage"),
     pytest.param(facts("550 User unknown", None, 550, command=Command.MAIL), ReportKind.BOUNCE, R.REJECTED, SOFT, Rule.STAGE, id="6-refusal-of-mail-from-is-about-the-sender"),
+    pytest.param(facts("550 5.1.0 <s@example.org>: Sender address rejected: unknown user", "5.1.0", 550, command=Command.RCPT), ReportKind.BOUNCE, R.REJECTED, SOFT, Rule.PHRASE, id="6-sender-refused-at-rcpt-is-not-an-unknown-recipient"),
     pytest.param(facts("550 5.7.1 Client host rejected: blocked using zen.spamhaus.org", "5.7.1", 550, command=Command.MAIL), ReportKind.BOUNCE, R.BLOCKED, SOFT, Rule.PHRASE, id="6-host-words-at-mail-from-are-about-the-host"),
     pytest.param(facts("554 5.7.1 Message rejected as spam", "5.7.1", 554, command=Command.DATA), ReportKind.BOUNCE, R.SPAMDETECTED, SOFT, Rule.PHRASE, id="6-spam"),
     pytest.param(facts("550 Message filtered", None, 550, command=Command.RCPT), ReportKind.BOUNCE, R.ONHOLD, SOFT, Rule.DEFAULT, id="6-filter-words-before-data-do-not-count"),

@@ -260,6 +260,8 @@ def _user_unknown(text: str, facts: RecipientFacts) -> tuple[R, str, str] | None
     """
     if facts.command in (Command.MAIL, *CONNECTION_PHASE):
         return None
+    if _row(T[R.REJECTED], text, vague=False):
+        return None  # "Sender address rejected: unknown user": Postfix refuses the sender at RCPT TO (smtpd_delay_reject)
     table = T[R.USERUNKNOWN]
     index = table.find(text)
     if index is None:

@@ -42,4 +42,6 @@ ROWS = (
     Phrase(r"unrouteable mail domain", "Exim (site routers)", "Exim's documented router example ':fail: unrouteable mail domain \"$domain\"' (Exim/exim test/confs/0005 and others)"),
     Phrase(r"recipient address rejected: unknown domain name", "unknown (Postfix-style access text)", "no primary source found (listed by Sisimai lib/Sisimai/Reason/HostUnknown.pm)"),
     Phrase(r"unroutable address", "unknown (variant spelling of Exim's 'Unrouteable address')", "no primary source found (listed by Sisimai lib/Sisimai/Reason/HostUnknown.pm and lib/Sisimai/Lhost/Exim.pm:313 comment); Exim's own text is 'Unrouteable address' (Exim/exim@13835a3c1e src/src/route.c:1914), already in mta.jsonl"),
+    Phrase(r"\bno such domain\b", "common: Haraka, Courier", "haraka/Haraka@0bf10cbb48 outbound/hmail.js:258 ('No such domain: '), svarshavchik/courier@fe506ccc6d courier/courier/module.esmtp/libesmtp.C:1512 ('No such domain.'): the domain's DNS says it does not exist"),
+    Phrase(r"\bname or service not known\b", "any MTA resolving with getaddrinfo (Postfix native lookups, Exim)", "glibc gai_strerror(EAI_NONAME) 'Name or service not known': the resolver found no such name (EAI_AGAIN, 'Temporary failure in name resolution', is the transient one)"),
 )
