@@ -542,4 +542,19 @@ PROVIDERS: tuple[Provider, ...] = (
             Rule(None, r".", R.REJECTED, "Google Groups: the group refuses posts from this sender"),
         ),
     ),
+    Provider(
+        "free",
+        r"(?:^|\.)(?:free\.fr|proxad\.net)$",
+        (
+            Rule(None, r"too many spams from your ip", R.BLOCKED, "SparkPost/support-docs@2cb4102c88 content/momentum/3/3-ad/ad-appendix-adaptive-rules.md:1121-1148 (Momentum Adaptive Delivery rules for free.fr: '421/550 Too many spams from your IP')"),
+            Rule(None, r"too many errors from your ip", R.BLOCKED, "SparkPost/support-docs@2cb4102c88 content/momentum/3/3-ad/ad-appendix-adaptive-rules.md:1138 (free.fr: '451 too many errors from your IP')"),
+        ),
+    ),
+    Provider(
+        "inboxlv",
+        r"(?:^|\.)(?:inbox\.lv|inbox\.eu|mail\.ee|inbox\.lt)$",
+        (
+            Rule("5.7.1", r"rejected: inactive user", R.SUSPEND, "http://help.inbox.lv/category/10204/question/10147 ('Inactive user': a mailbox unused for 9 months is blocked; senders get '554 5.7.1 rejected: Inactive user')"),
+        ),
+    ),
 )
