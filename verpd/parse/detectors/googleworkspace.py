@@ -71,7 +71,8 @@ class GoogleWorkspaceDetector:
                 response.append(line)
             elif line.strip() and not _SKIP.match(line):
                 explanation.append(line.strip())
-        named = [a for a in find_addresses(" ".join(explanation)) if a.lower() not in _own_addresses(mail)]
+        own = _own_addresses(mail)
+        named = [a for a in find_addresses(" ".join(explanation)) if a.lower() not in own]
         addresses = named or _original_recipients(mail) or _failed_header(mail)
         if not addresses:
             return None
