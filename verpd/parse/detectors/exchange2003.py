@@ -35,8 +35,11 @@ from verpd.parse.message.text import ADDRESS, lines_between
 
 _MAILERS = ("Internet Mail Service (", "Microsoft Exchange Server Internet Mail Connector")
 _START = re.compile(r"^\s*(?:did not reach the following recipient|the following recipient\(s\) could not be reached)", re.IGNORECASE)
-_RECIPIENT = re.compile(r"^\s*(?P<who>\S.*?)\s+on\s+\S.*\d", re.IGNORECASE)
-_SMTP_IN_NAME = re.compile(r"\b(?:SMTP|smtp)[=:]\s*([^\s()\]]+@[^\s()\]]+)")
+# "<who> on <date>": the first " on " with a digit somewhere after it (_DIGIT, searched once:
+# a pattern asking for the digit would rescan the rest of the line at every " on ").
+_RECIPIENT = re.compile(r"^\s*(?P<who>\S(?:.*?\S)??)\s+on\s+\S", re.IGNORECASE)
+_DIGIT = re.compile(r"\d")
+_SMTP_IN_NAME = re.compile(r"\b(?:SMTP|smtp)[=:]\s*([^\s()\]]+@[^\s()\]@]+)")
 _MTS_ID = re.compile(r"^\s*(?:The MTS-ID of the original message is:|;l=)", re.IGNORECASE)
 _END = re.compile(r"^(?:-{3,}|Content-Type:|Received:|Return-Path:|Message-ID:)", re.IGNORECASE)
 
@@ -75,9 +78,11 @@ def _is_exchange(mail: Mail) -> bool:
 def _recipient(line: str) -> str | None:
     """``bob@example.com on <date>`` or ``Bob (SMTP=bob@example.com) on <date>`` → the address."""
     m = _RECIPIENT.match(line)
-    if not m or "@" not in m.group("who"):
+    if not m or "@" not in m.group("who") or not _DIGIT.search(line, m.end()):
         return None
     who = m.group("who")
+    if len(who) > 1000:
+        return None  # no name is that long (and each "SMTP:" in it would be searched to its end)
     inner = _SMTP_IN_NAME.search(who)
     if inner:
         return inner.group(1)

@@ -28,7 +28,8 @@ MAX_TEXT = 256 * 1024  # characters of report text a detector may look at (bound
 _HEADERS = email.parser.HeaderParser(policy=email.policy.compat32)
 _TAG = re.compile(r"<[^>]*>")
 _BLOCK_TAG = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d|p|div|tr|li)\b[^>]*>", re.IGNORECASE)
-_SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_SCRIPT = re.compile(r"<(script|style)\b", re.IGNORECASE)
+_SCRIPT_END = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")}
 
 
 class Mail:
@@ -191,10 +192,44 @@ def _source(block: Message) -> str:
 
 
 def html_to_text(markup: str) -> str:
-    """Readable text from HTML: block elements become line breaks, tags go, entities decode."""
-    markup = _SCRIPT.sub("", markup)
-    markup = _BLOCK_TAG.sub("\n", markup)
-    return html.unescape(_TAG.sub("", markup))
+    """Readable text from HTML: scripts and styles go, block elements become line breaks,
+    tags go, entities decode. Linear in the length of the markup (see :func:`_tags_replaced`)."""
+    markup = _without_scripts(markup)
+    markup = _tags_replaced(_BLOCK_TAG, "\n", markup)
+    return html.unescape(_tags_replaced(_TAG, "", markup))
+
+
+def _without_scripts(markup: str) -> str:
+    """``markup`` without its ``<script>...</script>`` and ``<style>...</style>`` elements.
+
+    Each element runs to the first closing tag of its name; an opening tag with no
+    closing one after it stays, and so does every later one of that name (which is what
+    a single pattern did, by searching the rest of the text again from each of them).
+    """
+    kept: list[str] = []
+    pos = start = 0
+    unclosed: set[str] = set()
+    while m := _SCRIPT.search(markup, start):
+        name = m.group(1).lower()
+        end = None if name in unclosed else _SCRIPT_END[name].search(markup, m.end())
+        if end is None:
+            unclosed.add(name)
+            start = m.end()
+            continue
+        kept.append(markup[pos : m.start()])
+        pos = start = end.end()
+    kept.append(markup[pos:])
+    return "".join(kept)
+
+
+def _tags_replaced(tag: re.Pattern[str], replacement: str, markup: str) -> str:
+    """``tag.sub(replacement, markup)``, looking for tags only before the last ``>``.
+
+    Every tag ends with ``>``, so none starts after it; but each ``<`` there would be
+    tried against the whole rest of the text (quadratic in a long run of ``<``).
+    """
+    end = markup.rfind(">") + 1
+    return tag.sub(replacement, markup[:end]) + markup[end:] if end else markup
 
 
 def raw_body_lines(mail: Mail) -> list[str]:
