@@ -19,7 +19,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from functools import cached_property
 
-from verpd.parse.message.parts import RETURNED_COPY_TYPES, header_text, part_text, read_message, walk_report
+from verpd.parse.message.parts import RETURNED_COPY_TYPES, header_text, part_text, read_message, walk_parts, walk_report
 
 DELIVERY_STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 FEEDBACK_REPORT_TYPES = frozenset({"message/feedback-report"})
@@ -131,7 +131,7 @@ class Mail:
     @cached_property
     def returned(self) -> Message | None:
         """Headers (and body, if present) of the returned original message, if attached."""
-        for part in self.msg.walk() if self.msg.is_multipart() else ():
+        for part in walk_parts(self.msg) if self.msg.is_multipart() else ():
             kind = part.get_content_type()
             if kind in ("message/rfc822", "message/global"):
                 payload = part.get_payload()

@@ -10,9 +10,11 @@ as a list of header blocks; 8-bit bytes as surrogate escapes).
 
 It reproduces the email package's defect lists and its recovery from broken
 multiparts (no boundary, no opening or closing boundary line, a truncated copy);
-what it does not model (an mbox ``From `` line inside a part, an empty boundary,
-nesting deeper than 50) it hands to the email package: :func:`read` falls back to
-it whenever the structure is that unusual.
+what it does not model (an mbox ``From `` line inside a part, an empty boundary)
+it hands to the email package: :func:`read` falls back to it whenever the
+structure is that unusual. Parts nested deeper than 50 levels are not read: each
+keeps its body as text (the email package would take time quadratic in the depth
+of nesting, then run out of recursion; no report nests that deep).
 """
 
 from __future__ import annotations
@@ -204,14 +206,15 @@ def read(text: str) -> Message:
 
 
 def _message(text: str, depth: int, default_type: str = "text/plain") -> Message:
-    if depth > _MAX_DEPTH:
-        raise _Unusual
     msg = Parsed(policy=_POLICY)
     if default_type != "text/plain":
         msg.set_default_type(default_type)
     body = _headers(text, msg)
+    del text  # each level of nesting keeps one copy of its text, not two
     maintype = msg.get_content_maintype()
-    if maintype == "multipart":
+    if depth >= _MAX_DEPTH and (maintype in ("multipart", "message")):
+        msg.set_payload(body)  # nested too deep: its parts are not read
+    elif maintype == "multipart":
         _multipart(body, msg, depth)
     elif msg.get_content_type() == "message/delivery-status":
         msg.set_payload(_delivery_status(body, depth))
