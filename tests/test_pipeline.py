@@ -214,3 +214,20 @@ async def test_delivered_only_report_records_nothing(tmp_path: Path, store: Stor
     raw = dsn(address, status="2.0.0", action="delivered", diagnostic="250 2.0.0 OK")
     assert await pipeline.deliver(raw, [rcpt], clock.now) == [Outcome.UNRECOGNIZED]
     assert await store.list_bounces() == []
+
+
+async def test_parse_max_recipients_reaches_the_parser(tmp_path: Path, store: Store, clock: FakeClock, monkeypatch) -> None:
+    """The pipeline parses each message with the configured parse.max_recipients."""
+    import verpd.pipeline
+
+    seen: list[int] = []
+    real = verpd.pipeline.parse
+
+    def spy(raw: bytes, *, max_recipients: int):
+        seen.append(max_recipients)
+        return real(raw, max_recipients=max_recipients)
+
+    monkeypatch.setattr(verpd.pipeline, "parse", spy)
+    pipeline = Pipeline(make_config(tmp_path, parse={"max_recipients": 7}), store)
+    assert await bounce(pipeline, 5, clock) == Outcome.RECORDED
+    assert seen == [7]

@@ -4,58 +4,88 @@ Detectors live one per module and run most authoritative first (``registry``);
 the first one that recognises the message wins. Parsers copy what the message
 says; naming a reason and hard/soft is ``classify``'s job. Parsing never raises
 on malformed mail: what no detector recognises is *unrecognized*.
+
+Anyone who holds one VERP address can send us a report, so the work is linear in
+the size of the message and the report is bounded: at most ``max_recipients``
+recipients (and one record summing up the rest), each diagnostic at most
+``MAX_DIAGNOSTIC`` characters.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
-from verpd.model import RecipientFacts, Report, ReportKind
+from verpd.model import Command, RecipientFacts, Report, ReportKind
 from verpd.parse.message.mail import Mail
 from verpd.parse.message.mbox import split_mbox
+from verpd.parse.message.text import MAX_DIAGNOSTIC, normalize_address
 from verpd.parse.registry import DETECTORS, Detector
-from verpd.parse.message.text import normalize_address
-from verpd.model import Command
 from verpd.smtp import find_command, find_reply_code, settle
 
-__all__ = ["DETECTORS", "Detector", "parse"]
+__all__ = ["DETECTORS", "MAX_RECIPIENTS", "Detector", "parse"]
+
+# The default of ``parse.max_recipients``: far more than a real bounce names (one per
+# recipient of a message we sent, which is one for verpd's VERP mail).
+MAX_RECIPIENTS = 1000
 
 
-def parse(raw: bytes) -> Report:
+def parse(raw: bytes, *, max_recipients: int = MAX_RECIPIENTS) -> Report:
     """Read ``raw`` (one message, or an mbox of several) and report what it says.
 
     Several messages in one mbox are read one by one; the report is that of the first
     one recognised, with the recipients of every message of the same kind.
+
+    At most ``max_recipients`` distinct recipients are reported, in the order the
+    message names them. When it names more, one more record stands for the rest: the
+    first recipient left out, with only its address and action, and the diagnostic
+    ``"N more recipients not reported (parse.max_recipients = M)"`` (N counting that
+    one), so the report says it was cut and nothing is claimed of the rest.
     """
-    reports = [_parse_one(message) for message in split_mbox(raw)]
-    if len(reports) == 1:
-        return reports[0]
-    first = next((r for r in reports if r.kind is not ReportKind.UNRECOGNIZED), reports[0])
-    recipients = tuple(facts for r in reports if r.kind is first.kind for facts in r.recipients)
-    return Report(first.kind, first.detector, recipients, first.message_id)
+    if max_recipients < 1:
+        raise ValueError(f"max_recipients must be at least 1, got {max_recipients}")
+    found = [_detect(message) for message in split_mbox(raw)]
+    kind, detector, _, message_id = next((f for f in found if f[0] is not ReportKind.UNRECOGNIZED), found[0])
+    recipients = (facts for f in found if f[0] is kind for facts in f[2])
+    return Report(kind, detector, _finish(recipients, max_recipients), message_id)
 
 
-def _parse_one(raw: bytes) -> Report:
+def _detect(raw: bytes) -> tuple[ReportKind, str | None, list[RecipientFacts], str | None]:
+    """(kind, detector, recipients as the detector wrote them, Message-ID) of one message."""
     mail = Mail(raw)
     message_id = mail.header("Message-ID")[:998] or None
     for detector in DETECTORS:
         recipients = detector.detect(mail)
         if recipients:
-            return Report(detector.kind, detector.name, _finish(recipients), message_id)
-    return Report(ReportKind.UNRECOGNIZED, None, (), message_id)
+            return detector.kind, detector.name, recipients, message_id
+    return ReportKind.UNRECOGNIZED, None, [], message_id
 
 
-def _finish(recipients: list[RecipientFacts]) -> tuple[RecipientFacts, ...]:
-    """Normalise addresses, settle the codes (``smtp.settle``), fill the command from the diagnostic, drop duplicates."""
+def _finish(recipients: Iterable[RecipientFacts], limit: int) -> tuple[RecipientFacts, ...]:
+    """Normalise addresses, settle the codes (``smtp.settle``), fill the command from the
+    diagnostic, drop duplicates; keep ``limit`` recipients and sum up the rest in one record."""
     done: dict[tuple[str, str | None], RecipientFacts] = {}
+    rest: set[tuple[str, str | None]] = set()  # distinct recipients beyond the limit
+    first_left_out: RecipientFacts | None = None
     for facts in recipients:
         address = normalize_address(facts.address)
         if not address:
             continue
-        diagnostic = facts.diagnostic or ""
-        status, reply_code = settle(facts.status, diagnostic, facts.reply_code or find_reply_code(diagnostic))
-        command = Command(facts.command) if facts.command else find_command(diagnostic)
-        if (address, status, reply_code, command) != (facts.address, facts.status, facts.reply_code, facts.command) or type(facts.command) is str:
-            facts = replace(facts, address=address, status=status, reply_code=reply_code, command=command)
-        done.setdefault((address.lower(), facts.action), facts)
-    return tuple(done.values())
+        key = (address.lower(), facts.action)
+        if key in done or key in rest:
+            continue
+        if len(done) >= limit:
+            rest.add(key)
+            first_left_out = first_left_out or RecipientFacts(address=address, action=facts.action)
+            continue
+        diagnostic = facts.diagnostic[:MAX_DIAGNOSTIC] if facts.diagnostic else facts.diagnostic
+        text = diagnostic or ""
+        status, reply_code = settle(facts.status, text, facts.reply_code or find_reply_code(text))
+        command = Command(facts.command) if facts.command else find_command(text)
+        if (address, status, reply_code, command, diagnostic) != (facts.address, facts.status, facts.reply_code, facts.command, facts.diagnostic) or type(facts.command) is str:
+            facts = replace(facts, address=address, status=status, reply_code=reply_code, command=command, diagnostic=diagnostic)
+        done[key] = facts
+    if first_left_out is None:
+        return tuple(done.values())
+    summary = replace(first_left_out, diagnostic=f"{len(rest)} more recipients not reported (parse.max_recipients = {limit})")
+    return (*done.values(), summary)
