@@ -201,6 +201,8 @@ def _nested_multiparts(depth: int) -> bytes:
         pytest.param(b"Content-Type: text/plain; charset=\"\xff\xfe\"\n\n\xff\xfe\xfd\n", id="8bit-charset-name"),
         pytest.param(b"Message-ID: <\xff@example.com>\nContent-Type: message/rfc822\n\n\n", id="empty-returned-copy"),
         pytest.param(_nested_multiparts(3000), id="multiparts-nested-3000-deep"),
+        pytest.param(b"From: " + b"(" * 3000 + b"\nReturn-Path: <>\nSubject: x\n\nhello\n", id="sender-with-comments-nested-3000-deep"),
+        pytest.param(b"From a" + b" " * 100_000 + b"\nFrom b\n", id="mbox-from-line-with-100000-blanks"),
     ],
 )
 def test_parse_never_raises_on_garbage(raw: bytes) -> None:

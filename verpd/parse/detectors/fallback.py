@@ -48,12 +48,11 @@ detector claimed (it refuses auto-replies and challenges itself).
 from __future__ import annotations
 
 import re
-from email.utils import getaddresses
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import FEEDBACK_REPORT_TYPES, Mail
 from verpd.parse.message.parts import header_text
-from verpd.parse.message.text import ADDRESS, ADDRESS_PATTERN, LazyPattern
+from verpd.parse.message.text import ADDRESS, ADDRESS_PATTERN, LazyPattern, mailboxes
 from verpd.smtp import clean_diagnostic
 
 MAX_LINES = 400  # report lines looked at
@@ -218,7 +217,7 @@ def _subject_head(subject: str) -> str:
 
 
 def _daemon_sender(sender: str) -> bool:
-    pairs = getaddresses([sender])
+    pairs = mailboxes([sender])
     for name, address in pairs:
         local = address.rpartition("@")[0] if "@" in address else address
         if _DAEMON_LOCAL.match(local.strip("<> ")) or (name and _DAEMON_NAME.search(name)):
@@ -245,7 +244,7 @@ def _own_addresses(mail: Mail) -> set[str]:
     if original is not None:
         for name in ("From", "Sender", "Reply-To", "Return-Path", "Errors-To"):
             values += [header_text(v) for v in original.get_all(name) or []]
-    own = {address.lower() for _, address in getaddresses(values) if "@" in address}
+    own = {address.lower() for _, address in mailboxes(values) if "@" in address}
     return own
 
 

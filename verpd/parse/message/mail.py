@@ -24,6 +24,7 @@ from verpd.parse.message.parts import RETURNED_COPY_TYPES, header_text, part_tex
 DELIVERY_STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 FEEDBACK_REPORT_TYPES = frozenset({"message/feedback-report"})
 MAX_TEXT = 256 * 1024  # characters of report text a detector may look at (bounded work)
+_DECODED = 16 * 1024  # characters of a header decoded from RFC 2047 encoded-words (see decode_words)
 
 _HEADERS = email.parser.HeaderParser(policy=email.policy.compat32)
 _TAG = re.compile(r"<[^>]*>")
@@ -153,14 +154,20 @@ class Mail:
 
 
 def decode_words(value: object) -> str:
-    """A header value with RFC 2047 encoded-words decoded, as one line of text."""
+    """A header value with RFC 2047 encoded-words decoded, as one line of text.
+
+    Only the first ``_DECODED`` characters are decoded; the rest stays as written: the email
+    package's decoder takes time quadratic in the number of encoded words (it pops the
+    first of a list for each), and a forged header can hold hundreds of thousands.
+    """
     if value is None:
         return ""
     text = header_text(value)
     if "=?" not in text:
         return text
+    head, rest = text[:_DECODED], text[_DECODED:]
     try:
-        return " ".join(str(make_header(decode_header(text))).split())
+        return " ".join((str(make_header(decode_header(head))) + rest).split())
     except (ValueError, LookupError, MessageError):  # broken base64, unknown or malformed charset, bad encoded-word
         return text
 

@@ -7,6 +7,7 @@ codes, the command in progress) is ``verpd.smtp``'s.
 from __future__ import annotations
 
 import re
+from email.utils import getaddresses
 
 from verpd.model import RecipientFacts
 from verpd.smtp import TYPE_PREFIX, find_reply_code, find_status_beside_ips
@@ -45,6 +46,16 @@ def address_words(text: str) -> list[str]:
     if "@" not in text:
         return []
     return [word.strip("\"'`.").lower() for word in _NOT_IN_ADDRESS.split(text) if "@" in word]
+
+
+def mailboxes(values: list[str]) -> list[tuple[str, str]]:
+    """``email.utils.getaddresses(values)``: (display name, address) pairs; for a value whose
+    comments nest too deep for its recursion (a forged header of a thousand ``(``), the
+    addresses found in the text instead of an error."""
+    try:
+        return getaddresses(values)
+    except RecursionError:
+        return [("", address) for address in find_addresses(" ".join(values))]
 
 
 def normalize_address(text: str) -> str:
