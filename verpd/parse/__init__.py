@@ -34,7 +34,8 @@ def parse(raw: bytes, *, max_recipients: int = MAX_RECIPIENTS) -> Report:
     """Read ``raw`` (one message, or an mbox of several) and report what it says.
 
     Several messages in one mbox are read one by one; the report is that of the first
-    one recognised, with the recipients of every message of the same kind.
+    one recognised, with the recipients of every message of the same kind (each
+    recipient and action once).
 
     At most ``max_recipients`` distinct recipients are reported, in the order the
     message names them. When it names more, one more record stands for the rest: the
@@ -45,9 +46,12 @@ def parse(raw: bytes, *, max_recipients: int = MAX_RECIPIENTS) -> Report:
     if max_recipients < 1:
         raise ValueError(f"max_recipients must be at least 1, got {max_recipients}")
     found = [_detect(message) for message in split_mbox(raw)]
+    if len(found) == 1:
+        kind, detector, recipients, message_id = found[0]
+        return Report(kind, detector, _finish(recipients, max_recipients), message_id)
     kind, detector, _, message_id = next((f for f in found if f[0] is not ReportKind.UNRECOGNIZED), found[0])
-    recipients = (facts for f in found if f[0] is kind for facts in f[2])
-    return Report(kind, detector, _finish(recipients, max_recipients), message_id)
+    every = (facts for f in found if f[0] is kind for facts in f[2])
+    return Report(kind, detector, _finish(every, max_recipients), message_id)
 
 
 def _detect(raw: bytes) -> tuple[ReportKind, str | None, list[RecipientFacts], str | None]:
@@ -66,7 +70,7 @@ def _finish(recipients: Iterable[RecipientFacts], limit: int) -> tuple[Recipient
     diagnostic, drop duplicates; keep ``limit`` recipients and sum up the rest in one record."""
     done: dict[tuple[str, str | None], RecipientFacts] = {}
     rest: set[tuple[str, str | None]] = set()  # distinct recipients beyond the limit
-    first_left_out: RecipientFacts | None = None
+    first_left_out: tuple[str, str | None] | None = None  # its address and action
     for facts in recipients:
         address = normalize_address(facts.address)
         if not address:
@@ -76,16 +80,19 @@ def _finish(recipients: Iterable[RecipientFacts], limit: int) -> tuple[Recipient
             continue
         if len(done) >= limit:
             rest.add(key)
-            first_left_out = first_left_out or RecipientFacts(address=address, action=facts.action)
+            first_left_out = first_left_out or (address, facts.action)
             continue
-        diagnostic = facts.diagnostic[:MAX_DIAGNOSTIC] if facts.diagnostic else facts.diagnostic
-        text = diagnostic or ""
-        status, reply_code = settle(facts.status, text, facts.reply_code or find_reply_code(text))
-        command = Command(facts.command) if facts.command else find_command(text)
-        if (address, status, reply_code, command, diagnostic) != (facts.address, facts.status, facts.reply_code, facts.command, facts.diagnostic) or type(facts.command) is str:
-            facts = replace(facts, address=address, status=status, reply_code=reply_code, command=command, diagnostic=diagnostic)
+        diagnostic = facts.diagnostic or ""
+        cut = len(diagnostic) > MAX_DIAGNOSTIC
+        if cut:
+            diagnostic = diagnostic[:MAX_DIAGNOSTIC]
+        status, reply_code = settle(facts.status, diagnostic, facts.reply_code or find_reply_code(diagnostic))
+        command = Command(facts.command) if facts.command else find_command(diagnostic)
+        if cut or (address, status, reply_code, command) != (facts.address, facts.status, facts.reply_code, facts.command) or type(facts.command) is str:
+            facts = replace(facts, address=address, status=status, reply_code=reply_code, command=command, diagnostic=diagnostic if cut else facts.diagnostic)
         done[key] = facts
     if first_left_out is None:
         return tuple(done.values())
-    summary = replace(first_left_out, diagnostic=f"{len(rest)} more recipients not reported (parse.max_recipients = {limit})")
+    address, action = first_left_out
+    summary = RecipientFacts(address, action, diagnostic=f"{len(rest)} more recipients not reported (parse.max_recipients = {limit})")
     return (*done.values(), summary)
