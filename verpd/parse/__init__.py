@@ -69,16 +69,17 @@ def _finish(recipients: Iterable[RecipientFacts], limit: int) -> tuple[Recipient
     """Normalise addresses, settle the codes (``smtp.settle``), fill the command from the
     diagnostic, drop duplicates; keep ``limit`` recipients and sum up the rest in one record."""
     done: dict[tuple[str, str | None], RecipientFacts] = {}
-    rest: set[tuple[str, str | None]] = set()  # distinct recipients beyond the limit
+    rest: set[tuple[str, str | None]] | None = None  # distinct recipients beyond the limit
     first_left_out: tuple[str, str | None] | None = None  # its address and action
     for facts in recipients:
         address = normalize_address(facts.address)
         if not address:
             continue
         key = (address.lower(), facts.action)
-        if key in done or key in rest:
+        if key in done or (rest is not None and key in rest):
             continue
         if len(done) >= limit:
+            rest = rest if rest is not None else set()
             rest.add(key)
             first_left_out = first_left_out or (address, facts.action)
             continue
@@ -91,7 +92,7 @@ def _finish(recipients: Iterable[RecipientFacts], limit: int) -> tuple[Recipient
         if cut or (address, status, reply_code, command) != (facts.address, facts.status, facts.reply_code, facts.command) or type(facts.command) is str:
             facts = replace(facts, address=address, status=status, reply_code=reply_code, command=command, diagnostic=diagnostic if cut else facts.diagnostic)
         done[key] = facts
-    if first_left_out is None:
+    if first_left_out is None or rest is None:
         return tuple(done.values())
     address, action = first_left_out
     summary = RecipientFacts(address, action, diagnostic=f"{len(rest)} more recipients not reported (parse.max_recipients = {limit})")

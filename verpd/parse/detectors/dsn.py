@@ -45,7 +45,7 @@ class DeliveryStatusDetector:
         found = _recipients(blocks)
         if not found:
             return None
-        paragraphs = _Paragraphs(mail.lines)
+        paragraphs = _Paragraphs(mail)
         return [_with_command(facts, paragraphs) for facts in found]
 
 
@@ -155,45 +155,79 @@ def _with_command(facts: RecipientFacts, paragraphs: _Paragraphs) -> RecipientFa
 
 
 class _Paragraphs:
-    """The text paragraphs, indexed by the addresses they name: read once for all recipients.
+    """The text paragraphs about each recipient, and what each paragraph says.
 
-    A DSN may list many thousands of recipients; searching the whole text for each one
-    would cost time quadratic in the size of the message. Paragraphs that echo the
-    original's headers or the DSN's own fields are left out: Postfix writes
-    ``<addr>: host ... said: ...``; Oracle's text part repeats ``To: <addr>`` /
-    ``Subject: ...`` from the original, which says nothing of the error.
+    Paragraphs that echo the original's headers or the DSN's own fields are left out:
+    Postfix writes ``<addr>: host ... said: ...``; Oracle's text part repeats
+    ``To: <addr>`` / ``Subject: ...`` from the original, which says nothing of the
+    error. The first few recipients are looked for line by line (a report names one
+    or two); past ``_SCANS`` the whole text is indexed by the addresses it names, once:
+    a DSN may list many thousands of recipients, and a search of the whole text for
+    each one costs time quadratic in the size of the message.
     """
 
-    def __init__(self, lines: list[str]) -> None:
-        self._lines = lines
+    def __init__(self, mail: Mail) -> None:
+        self._mail = mail  # its lines are read (and lower-cased) only if a recipient needs them
+        self._scans = 0
+        self._found: dict[int, _Paragraph] = {}  # by first line
         self._index: dict[str, list[_Paragraph]] | None = None
 
     def about(self, address: str) -> list[_Paragraph]:
         """Every paragraph naming ``address`` (as a whole word, in any case), in order."""
+        needle = address.lower()
+        if self._index is None and self._scans < _SCANS:
+            self._scans += 1
+            return self._scan(needle)
         if self._index is None:
             self._index = self._read()
-        return self._index.get(address.lower(), [])
+        return self._index.get(needle, [])
+
+    def _paragraph(self, i: int) -> tuple[_Paragraph | None, int]:
+        """The paragraph around line ``i`` (``None`` if it echoes headers), and the line after it."""
+        lines = self._mail.lines
+        start = i
+        while start > 0 and lines[start - 1].strip():
+            start -= 1
+        end = i
+        while end < len(lines) and lines[end].strip():
+            end += 1
+        if start not in self._found:
+            self._found[start] = _Paragraph(lines[start:end])
+        return (None if _ECHOED_HEADER.match(lines[start]) else self._found[start]), end
+
+    def _scan(self, needle: str) -> list[_Paragraph]:
+        found: list[_Paragraph] = []
+        lower = self._mail.lines_lower
+        i = 0
+        while i < len(lower):
+            if needle in lower[i] and needle in address_words(lower[i]):
+                paragraph, i = self._paragraph(i)
+                if paragraph is not None:
+                    found.append(paragraph)
+            else:
+                i += 1
+        return found
 
     def _read(self) -> dict[str, list[_Paragraph]]:
         index: dict[str, list[_Paragraph]] = {}
-        lines = self._lines
+        lines = self._mail.lines
         i = 0
         while i < len(lines):
             if not lines[i].strip():
                 i += 1
                 continue
-            start = i
-            while i < len(lines) and lines[i].strip():
-                i += 1
-            if _ECHOED_HEADER.match(lines[start]):
-                continue
-            paragraph = _Paragraph(lines[start:i])
-            for line in paragraph.lines:
-                for word in address_words(line):
-                    named = index.setdefault(word, [])
-                    if not named or named[-1] is not paragraph:
-                        named.append(paragraph)
+            paragraph, end = self._paragraph(i)
+            if paragraph is not None:
+                for line in paragraph.lines:
+                    for word in address_words(line):
+                        named = index.setdefault(word, [])
+                        if not named or named[-1] is not paragraph:
+                            named.append(paragraph)
+            i = end
         return index
+
+
+_SCANS = 4  # recipients looked for line by line before the text is indexed
 
 
 class _Paragraph:

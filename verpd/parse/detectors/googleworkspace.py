@@ -70,8 +70,9 @@ class GoogleWorkspaceDetector:
                 response.append(line)
             elif line.strip() and not _SKIP.match(line):
                 explanation.append(line.strip())
-        own = _own_addresses(mail)
-        named = [a for a in find_addresses(" ".join(explanation)) if a.lower() not in own]
+        mentioned = find_addresses(" ".join(explanation))
+        own = _own_addresses(mail) if mentioned else set()
+        named = [a for a in mentioned if a.lower() not in own]
         addresses = named or _original_recipients(mail) or _failed_header(mail)
         if not addresses:
             return None

@@ -70,11 +70,9 @@ def walk_parts(msg: Message, closed: frozenset[str] = _BLOCK_TYPES) -> Iterator[
     while stack:
         part = stack.pop()
         yield part
-        if part.get_content_type() in closed or not part.is_multipart():
-            continue
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            stack.extend(p for p in reversed(payload) if isinstance(p, Message))
+        payload = part._payload  # is_multipart() and get_payload() without their calls
+        if isinstance(payload, list) and payload and part.get_content_type() not in closed:
+            stack += [p for p in reversed(payload) if isinstance(p, Message)]
 
 
 def part_text(part: Message) -> str:
