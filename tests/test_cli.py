@@ -148,3 +148,44 @@ def test_parse_stops_quietly_when_the_reader_goes_away() -> None:
     done = subprocess.run(["sh", "-c", command], input=paths, capture_output=True, text=True, timeout=120)
     assert done.stdout.count("\n") == 1
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def _report_of_three(tmp_path: Path) -> Path:
+    blocks = "".join(f"Final-Recipient: rfc822; {name}@example.org\nAction: failed\nStatus: 5.1.1\n\n" for name in ("ann", "bob", "cy"))
+    path = tmp_path / "three.eml"
+    path.write_text(
+        "From: MAILER-DAEMON@example.com\nSubject: Undelivered Mail Returned to Sender\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n"
+        f"--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n{blocks}--B--\n"
+    )
+    return path
+
+
+def test_parse_max_recipients_option_bounds_the_report(tmp_path: Path, capsys, monkeypatch) -> None:
+    """`verpd parse --max-recipients 1` prints one recipient, then one record standing for the other two."""
+    monkeypatch.delenv("VERPD_CONFIG", raising=False)
+    status, out, _ = run(capsys, "parse", "--jsonl", "--max-recipients", "1", str(_report_of_three(tmp_path)))
+    assert status == 0
+    recipients = json.loads(out)["recipients"]
+    assert [(r["address"], r["diagnostic"]) for r in recipients] == [
+        ("ann@example.org", None), ("bob@example.org", "2 more recipients not reported (parse.max_recipients = 1)")]
+
+
+def test_parse_takes_max_recipients_from_a_named_configuration(tmp_path: Path, capsys, monkeypatch) -> None:
+    """With --config (or $VERPD_CONFIG) `verpd parse` uses parse.max_recipients; --max-recipients overrides it."""
+    monkeypatch.delenv("VERPD_CONFIG", raising=False)
+    config = write_config(tmp_path, 8024)
+    config.write_text(config.read_text() + "[parse]\nmax_recipients = 2\n")
+    message = str(_report_of_three(tmp_path))
+    _, out, _ = run(capsys, "--config", str(config), "parse", "--jsonl", message)
+    assert len(json.loads(out)["recipients"]) == 3  # two, and the one standing for the third
+    monkeypatch.setenv("VERPD_CONFIG", str(config))
+    _, out, _ = run(capsys, "parse", "--jsonl", "--max-recipients", "5", message)
+    assert len(json.loads(out)["recipients"]) == 3 and all(r["diagnostic"] is None for r in json.loads(out)["recipients"])
+
+
+def test_parse_refuses_a_max_recipients_below_one(capsys) -> None:
+    """--max-recipients 0 is a usage error (exit 2), not an empty report."""
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["parse", "--max-recipients", "0", str(POSTFIX_BOUNCE)])
+    assert exited.value.code == 2 and "at least 1" in capsys.readouterr().err

@@ -405,3 +405,27 @@ def test_bad_overrides_are_config_errors_naming_the_option(tmp_path: Path) -> No
     assert error.source == "command line"
     assert "HOST:PORT" in problem_at(error, "--lmtp").message
     assert "unsupported database 'mysql'" in problem_at(error, "--database").message
+
+
+# --- parse ---------------------------------------------------------------------------
+
+
+def test_parse_max_recipients_defaults_to_the_parsers_own_default(tmp_path: Path) -> None:
+    """Without a [parse] table, parse.max_recipients is verpd.parse.MAX_RECIPIENTS (the two constants agree)."""
+    from verpd.parse import MAX_RECIPIENTS
+
+    config = config_module.load(write(tmp_path, render()), environ={})
+    assert config.parse.max_recipients == MAX_RECIPIENTS == config_module.DEFAULT_MAX_RECIPIENTS
+    assert config_module.load(REPO / "config.example.toml", environ={}).parse.max_recipients == MAX_RECIPIENTS
+
+
+@pytest.mark.parametrize("literal", ["0", "-3", '"many"', "2.5"])
+def test_parse_max_recipients_must_be_a_whole_number_of_at_least_one(tmp_path: Path, literal: str) -> None:
+    """parse.max_recipients = 0 (or not a whole number) is reported at its key with the fix."""
+    error = load_error(write(tmp_path, render({"parse": {"max_recipients": literal}})))
+    assert "whole number of at least 1" in problem_at(error, "parse.max_recipients").message
+
+
+def test_parse_max_recipients_in_a_file_reaches_the_config(tmp_path: Path) -> None:
+    """A [parse] table sets max_recipients."""
+    assert config_module.load(write(tmp_path, render({"parse": {"max_recipients": "25"}})), environ={}).parse.max_recipients == 25

@@ -8,8 +8,10 @@ import re
 import pytest
 
 from tests.conftest import FIXTURES, fixture_bytes, shared_file
-from verpd.model import RecipientFacts, ReportKind
-from verpd.parse import parse
+from verpd.classify import classify
+from verpd.model import RecipientFacts, ReportKind, Severity
+from verpd.parse import MAX_RECIPIENTS, parse
+from verpd.parse.message.text import MAX_DIAGNOSTIC
 from verpd.parse.message.parts import read_message
 from verpd.parse.message.text import is_internet_address, normalize_address
 
@@ -409,6 +411,8 @@ def _nested_multiparts(depth: int) -> bytes:
         pytest.param(b"Content-Type: text/plain; charset=\"\xff\xfe\"\n\n\xff\xfe\xfd\n", id="8bit-charset-name"),
         pytest.param(b"Message-ID: <\xff@example.com>\nContent-Type: message/rfc822\n\n\n", id="empty-returned-copy"),
         pytest.param(_nested_multiparts(3000), id="multiparts-nested-3000-deep"),
+        pytest.param(b"From: " + b"(" * 3000 + b"\nReturn-Path: <>\nSubject: x\n\nhello\n", id="sender-with-comments-nested-3000-deep"),
+        pytest.param(b"From a" + b" " * 100_000 + b"\nFrom b\n", id="mbox-from-line-with-100000-blanks"),
     ],
 )
 def test_parse_never_raises_on_garbage(raw: bytes) -> None:
@@ -555,3 +559,67 @@ def test_intermail_needs_its_subject_and_sign_off() -> None:
     """InterMail's text under another subject is left to the other detectors."""
     raw = bounce("intermail_rejected_recipient_reasons.eml").replace(b"Subject: Mail System Error - Returned Mail", b"Subject: Returned mail")
     assert parse(raw).detector != "intermail"
+
+
+# --- bounded output: max_recipients and long diagnostics ---------------------------------------------------------------
+
+
+def _dsn_naming(addresses: list[str], diagnostic: str = "smtp; 550 5.1.1 user unknown") -> bytes:
+    """A DSN with one delivery-status block per address, in order."""
+    blocks = "".join(f"Final-Recipient: rfc822; {a}\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: {diagnostic}\n\n" for a in addresses)
+    return (
+        "From: MAILER-DAEMON@example.com\nSubject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n"
+        "--B\nContent-Type: text/plain\n\nDelivery failed.\n\n"
+        f"--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n{blocks}--B--\n"
+    ).encode()
+
+
+def test_recipients_beyond_max_recipients_are_summed_up_in_one_record() -> None:
+    """With more recipients than max_recipients, the first ones are reported and one record names the next and counts the rest."""
+    addresses = [f"user{i}@example.org" for i in range(5)]
+    everyone = parse(_dsn_naming(addresses)).recipients
+    report = parse(_dsn_naming(addresses), max_recipients=3)
+    assert report.recipients[:3] == everyone[:3]
+    assert report.recipients[3] == RecipientFacts(
+        address="user3@example.org", action="failed", diagnostic="2 more recipients not reported (parse.max_recipients = 3)"
+    )
+    assert len(report.recipients) == 4
+
+
+def test_summary_record_is_never_a_hard_bounce() -> None:
+    """The record standing for unreported recipients states no code: classify cannot count it as a hard failure."""
+    (*_, summary) = parse(_dsn_naming([f"user{i}@example.org" for i in range(3)]), max_recipients=1).recipients
+    assert classify(summary, ReportKind.BOUNCE).severity is not Severity.HARD
+
+
+def test_recipients_within_max_recipients_get_no_summary_and_duplicates_do_not_count() -> None:
+    """A recipient named twice counts once toward max_recipients; at the limit exactly, nothing is summed up."""
+    report = parse(_dsn_naming(["a@example.org", "b@example.org", "A@example.org"]), max_recipients=2)
+    assert [r.address for r in report.recipients] == ["a@example.org", "b@example.org"]
+
+
+def test_default_max_recipients_is_documented_and_bounds_a_huge_report() -> None:
+    """parse() keeps MAX_RECIPIENTS recipients by default, and one record for the rest."""
+    report = parse(_dsn_naming([f"user{i}@example.org" for i in range(MAX_RECIPIENTS + 5)]))
+    assert len(report.recipients) == MAX_RECIPIENTS + 1
+    assert report.recipients[-1].diagnostic == f"5 more recipients not reported (parse.max_recipients = {MAX_RECIPIENTS})"
+
+
+def test_max_recipients_below_one_is_refused() -> None:
+    """max_recipients = 0 is a programming error (the configuration refuses it too), not an empty report."""
+    with pytest.raises(ValueError, match="max_recipients"):
+        parse(_dsn_naming(["a@example.org"]), max_recipients=0)
+
+
+def test_a_long_diagnostic_is_cut_to_max_diagnostic() -> None:
+    """A recipient's diagnostic is kept up to MAX_DIAGNOSTIC characters: a report's size does not grow with its text."""
+    (facts,) = parse(_dsn_naming(["a@example.org"], diagnostic="smtp; 550 5.1.1 " + "x" * 10 * MAX_DIAGNOSTIC)).recipients
+    assert facts.diagnostic == ("550 5.1.1 " + "x" * 10 * MAX_DIAGNOSTIC)[:MAX_DIAGNOSTIC]
+    assert (facts.status, facts.reply_code) == ("5.1.1", 550)
+
+
+def test_the_same_recipient_in_two_bounces_of_an_mbox_is_reported_once() -> None:
+    """Bounces delivered together as an mbox form one report: a recipient (and action) named in two of them is listed once."""
+    one = b"From MAILER-DAEMON Sat Nov 21 10:00:00 2026\n" + bounce("postfix_userunknown.eml")
+    assert parse(one + b"\n" + one).recipients == parse(one).recipients

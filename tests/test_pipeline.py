@@ -252,3 +252,20 @@ async def test_an_older_database_gains_the_new_columns_and_keeps_its_rows(tmp_pa
     await engine.dispose()
     assert {"evidence", "final_address"} <= columns
     assert (row["address"], row["reason"], row["evidence"]) == ("old@example.com", "userunknown", None)
+
+
+async def test_parse_max_recipients_reaches_the_parser(tmp_path: Path, store: Store, clock: FakeClock, monkeypatch) -> None:
+    """The pipeline parses each message with the configured parse.max_recipients."""
+    import verpd.pipeline
+
+    seen: list[int] = []
+    real = verpd.pipeline.parse
+
+    def spy(raw: bytes, *, max_recipients: int):
+        seen.append(max_recipients)
+        return real(raw, max_recipients=max_recipients)
+
+    monkeypatch.setattr(verpd.pipeline, "parse", spy)
+    pipeline = Pipeline(make_config(tmp_path, parse={"max_recipients": 7}), store)
+    assert await bounce(pipeline, 5, clock) == Outcome.RECORDED
+    assert seen == [7]

@@ -7,9 +7,11 @@
     verpd [--config FILE] bounces list [--json] [--limit N]
     verpd [--config FILE] complaints list [--json] [--limit N]
     verpd [--config FILE] subjects list [--json]
-    verpd parse [--jsonl] [FILE ...]
+    verpd [--config FILE] parse [--jsonl] [--max-recipients N] [FILE ...]
 
 The configuration file defaults to ``$VERPD_CONFIG``, then ``/etc/verpd/verpd.toml``.
+``parse`` needs none: it reads one (for ``parse.max_recipients``) only when named
+by ``--config`` or ``$VERPD_CONFIG``.
 Exit status: 0 success, 1 a failure (or an invalid address for ``verp verify``),
 2 a usage or configuration error (systemd does not restart on 2).
 """
@@ -64,7 +66,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config",
         metavar="FILE",
-        default=os.environ.get("VERPD_CONFIG", DEFAULT_CONFIG),
         help=f"configuration file (default: $VERPD_CONFIG or {DEFAULT_CONFIG})",
     )
     commands = parser.add_subparsers(metavar="COMMAND")
@@ -90,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("parse", help="parse bounce messages and print what they say (no configuration needed)")
     p.add_argument("--jsonl", action="store_true", help="one JSON object per message (the scorer's format)")
+    p.add_argument(
+        "--max-recipients",
+        type=_positive_int,
+        metavar="N",
+        help="report at most N recipients per message (default: parse.max_recipients of a configuration "
+        "named by --config or $VERPD_CONFIG, else 1000)",
+    )
     p.add_argument("files", nargs="*", metavar="FILE", help="messages to parse (default: paths read from stdin, one per line)")
     p.set_defaults(handler=_parse)
 
@@ -108,10 +116,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _config_path(args: argparse.Namespace) -> str | None:
+    """The configuration file named by --config or $VERPD_CONFIG, if any."""
+    return args.config or os.environ.get("VERPD_CONFIG") or None
+
+
 def _load(args: argparse.Namespace) -> Config:
     from verpd import config as config_module
 
-    config = config_module.load(args.config)
+    config = config_module.load(_config_path(args) or DEFAULT_CONFIG)
     return config.with_overrides(lmtp=getattr(args, "lmtp", None), database_url=getattr(args, "database", None))
 
 
@@ -169,8 +188,11 @@ def _verp_verify(args: argparse.Namespace) -> int:
 
 def _parse(args: argparse.Namespace) -> int:
     from verpd.classify import classify
-    from verpd.parse import parse
+    from verpd.parse import MAX_RECIPIENTS, parse
 
+    max_recipients = args.max_recipients
+    if max_recipients is None:
+        max_recipients = _load(args).parse.max_recipients if _config_path(args) else MAX_RECIPIENTS
     paths = args.files or (line.rstrip("\n") for line in sys.stdin)
     for path in paths:
         if not path:
@@ -178,7 +200,7 @@ def _parse(args: argparse.Namespace) -> int:
         result: dict[str, Any] = {"file": path}
         try:
             with open(path, "rb") as f:
-                report = parse(f.read())
+                report = parse(f.read(), max_recipients=max_recipients)
         except OSError as e:
             result.update(detector=None, recipients=[], error=f"cannot read: {e.strerror or e}")
         else:

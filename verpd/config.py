@@ -40,6 +40,7 @@ from verpd.model import VerpFormat
 DEMO_SECRET = "demo-secret-CHANGE-ME-verpd-example"
 PUBLIC_SECRETS = frozenset({DEMO_SECRET, "MediawikiVERP"})
 MIN_SECRET_BYTES = 16
+DEFAULT_MAX_RECIPIENTS = 1000  # parse.max_recipients; the same as verpd.parse.MAX_RECIPIENTS (a lower layer cannot import it)
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 T = TypeVar("T")
@@ -114,6 +115,11 @@ class ForwardConfig:
 
 
 @dataclass(frozen=True)
+class ParseConfig:
+    max_recipients: int  # recipients one report may name; the rest are summed up in one record
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str
     format: str  # "json" or "console"
@@ -127,6 +133,7 @@ class Config:
     policy: PolicyConfig
     forward: ForwardConfig
     log: LogConfig
+    parse: ParseConfig = ParseConfig(DEFAULT_MAX_RECIPIENTS)
     source: str = "<defaults>"
 
     def warnings(self) -> list[str]:
@@ -193,7 +200,7 @@ def from_dict(
     root = _Table(data, "", problems)
     sections = {
         name: root.table(name)
-        for name in ("server", "database", "verp", "policy", "forward", "log")
+        for name in ("server", "database", "verp", "policy", "forward", "log", "parse")
     }
     root.finish()
 
@@ -203,11 +210,12 @@ def from_dict(
     policy = _policy(sections["policy"])
     forward = _forward(sections["forward"])
     log = _log(sections["log"])
+    parse = _parse(sections["parse"])
     for table in sections.values():
         table.finish()
     if problems:
         raise ConfigError(source, problems)
-    return Config(server, database, verp, policy, forward, log, source)  # type: ignore[arg-type]
+    return Config(server, database, verp, policy, forward, log, parse, source)  # type: ignore[arg-type]
 
 
 # --- sections -------------------------------------------------------------------------
@@ -376,6 +384,13 @@ def _log(t: _Table) -> LogConfig | None:
     if None in (level, fmt):
         return None
     return LogConfig(level, fmt)  # type: ignore[arg-type]
+
+
+def _parse(t: _Table) -> ParseConfig | None:
+    max_recipients = t.get("max_recipients", DEFAULT_MAX_RECIPIENTS, _positive_int)
+    if max_recipients is None:
+        return None
+    return ParseConfig(max_recipients)
 
 
 # --- value converters: each returns the value or raises ValueError with the fix --------

@@ -76,7 +76,7 @@ class Pipeline:
         Returns only after everything is committed; raises (``StoreError`` or any
         bug) if it was not, in which case nothing was committed.
         """
-        report = await asyncio.get_running_loop().run_in_executor(None, _parse_safely, raw)
+        report = await asyncio.get_running_loop().run_in_executor(None, _parse_safely, raw, self.config.parse.max_recipients)
         failures = [(facts, verdict) for facts in report.recipients if (verdict := classify(facts, report.kind, report.detector)).severity is not Severity.NONE]
         events = _Events()
         async with self.store.transaction() as tx:
@@ -193,10 +193,10 @@ class Pipeline:
         return Outcome.FORWARDED
 
 
-def _parse_safely(raw: bytes) -> Report:
+def _parse_safely(raw: bytes, max_recipients: int) -> Report:
     """``parse``, degrading a parser bug to *unrecognized* so a human sees the message."""
     try:
-        return parse(raw)
+        return parse(raw, max_recipients=max_recipients)
     except Exception:
         log.exception("parse.failed", size=len(raw))
         return Report(ReportKind.UNRECOGNIZED, None)

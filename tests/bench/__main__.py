@@ -1,6 +1,6 @@
 """``make bench``: run the benchmarks and print their figures.
 
-    python -m tests.bench [corpus] [parse] [lmtp] [--sessions N] [--messages N] [--corpus DIR] [--repeat N]
+    python -m tests.bench [corpus] [parse] [lmtp] [--sessions N] [--messages N] [--corpus DIR] [--repeat N] [--recipients N]
 
 Benchmarks measure; they never assert a timing (targets live here, not in unit tests).
 """
@@ -27,6 +27,7 @@ def main() -> None:
                         help="parse: directory of messages (default: the shared Sisimai corpus)")
     parser.add_argument("--repeat", type=int, default=20, help="parse: how many times each message is parsed per run")
     parser.add_argument("--rounds", type=int, default=3, help="parse: runs per parser (the median is reported)")
+    parser.add_argument("--recipients", type=int, default=100_000, help="parse: recipient blocks of the large DSN timed on its own")
     args = parser.parse_args()
     which = args.which or list(BENCHMARKS)
     unknown = set(which) - set(BENCHMARKS)
@@ -35,6 +36,7 @@ def main() -> None:
     if "corpus" in which:
         bench_corpus.run(shared_dir())
     if "parse" in which:
+        bench_parse.run_large_dsn(args.recipients)
         if args.corpus.is_dir():
             bench_parse.run(args.corpus, args.repeat, args.rounds)
         else:

@@ -4,6 +4,11 @@ Each parser runs as its own process reading the list of paths on stdin (the list
 repeated ``repeat`` times), exactly as the corpus scorer drives it; the figures are
 messages per wall second and the process's peak resident memory (``wait4``).
 Sisimai comes from Debian's ``libsisimai-perl``; without it only verpd is measured.
+
+:func:`run_large_dsn` times one hostile message instead: a DSN naming 100,000
+recipients in delivery-status blocks without Diagnostic-Code (anyone who holds one
+VERP address can send it; finding each one's SMTP command in the text once cost time
+quadratic in their number, over two minutes for this message).
 """
 
 from __future__ import annotations
@@ -103,3 +108,28 @@ def run(corpus: Path, repeat: int, rounds: int = 3) -> None:
         print("parse: Sisimai 4.25 not installed (apt-get install libsisimai-perl) - no comparison")
         return
     print(f"parse: verpd / Sisimai = {rates['verpd'] / rates['Sisimai']:.2f}x (median rates, start-up included)")
+
+
+def large_dsn(recipients: int) -> bytes:
+    """A multipart/report naming ``recipients`` recipients, each in a delivery-status block without Diagnostic-Code."""
+    blocks = "".join(f"Final-Recipient: rfc822; user{i}@example.org\nAction: failed\nStatus: 5.1.1\n\n" for i in range(recipients))
+    return (
+        "From: MAILER-DAEMON@mx.example.com (Mail Delivery System)\nTo: wiki-enwiki-42-b7q2xk@bounces.example.org\n"
+        "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n"
+        "--B\nContent-Type: text/plain\n\nThis is the mail system at host mx.example.com.\n\n"
+        f"--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n{blocks}"
+        "--B\nContent-Type: text/rfc822-headers\n\nFrom: wiki@example.org\nTo: user0@example.org\n\n--B--\n"
+    ).encode()
+
+
+def run_large_dsn(recipients: int = 100_000) -> None:
+    """Parse :func:`large_dsn` once, in this process, and print the time with the message's size."""
+    from verpd.parse import parse
+
+    raw = large_dsn(recipients)
+    started = time.perf_counter()
+    report = parse(raw)
+    elapsed = time.perf_counter() - started
+    print(f"parse: DSN of {recipients:,} recipient blocks without Diagnostic-Code, {len(raw) / 1e6:.1f} MB: "
+          f"{elapsed:.2f} s ({len(report.recipients)} records: parse.max_recipients and one for the rest)")

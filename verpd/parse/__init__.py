@@ -4,66 +4,113 @@ Detectors live one per module and run most authoritative first (``registry``);
 the first one that recognises the message wins. Parsers copy what the message
 says; naming a reason and hard/soft is ``classify``'s job. Parsing never raises
 on malformed mail: what no detector recognises is *unrecognized*.
+
+Anyone who holds one VERP address can send us a report, so the work is linear in
+the size of the message and the report is bounded: at most ``max_recipients``
+recipients (and one record summing up the rest), each diagnostic at most
+``MAX_DIAGNOSTIC`` characters.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from email.utils import getaddresses
 
-from verpd.model import RecipientFacts, Report, ReportKind
+from verpd.model import Command, RecipientFacts, Report, ReportKind
 from verpd.parse.message.mail import Mail, decode_words
 from verpd.parse.message.mbox import split_mbox
 from verpd.parse.message.parts import header_text
+from verpd.parse.message.text import MAX_DIAGNOSTIC, is_internet_address, normalize_address, x400_name
 from verpd.parse.registry import DETECTORS, Detector
-from verpd.parse.message.text import is_internet_address, normalize_address, x400_name
-from verpd.model import Command
 from verpd.smtp import find_command, find_reply_code, settle
 
-__all__ = ["DETECTORS", "Detector", "parse"]
+__all__ = ["DETECTORS", "MAX_RECIPIENTS", "Detector", "parse"]
+
+# The default of ``parse.max_recipients``: far more than a real bounce names (one per
+# recipient of a message we sent, which is one for verpd's VERP mail).
+MAX_RECIPIENTS = 1000
 
 
-def parse(raw: bytes) -> Report:
+def parse(raw: bytes, *, max_recipients: int = MAX_RECIPIENTS) -> Report:
     """Read ``raw`` (one message, or an mbox of several) and report what it says.
 
     Several messages in one mbox are read one by one; the report is that of the first
-    one recognised, with the recipients of every message of the same kind.
+    one recognised, with the recipients of every message of the same kind (each
+    recipient and action once).
+
+    At most ``max_recipients`` distinct recipients are reported, in the order the
+    message names them. When it names more, one more record stands for the rest: the
+    first recipient left out, with only its address and action, and the diagnostic
+    ``"N more recipients not reported (parse.max_recipients = M)"`` (N counting that
+    one), so the report says it was cut and nothing is claimed of the rest.
     """
-    reports = [_parse_one(message) for message in split_mbox(raw)]
-    if len(reports) == 1:
-        return reports[0]
-    first = next((r for r in reports if r.kind is not ReportKind.UNRECOGNIZED), reports[0])
-    recipients = tuple(facts for r in reports if r.kind is first.kind for facts in r.recipients)
-    return Report(first.kind, first.detector, recipients, first.message_id)
+    if max_recipients < 1:
+        raise ValueError(f"max_recipients must be at least 1, got {max_recipients}")
+    found = [_detect(message) for message in split_mbox(raw)]
+    if len(found) == 1:
+        kind, detector, recipients, message_id = found[0]
+        return Report(kind, detector, _finish(recipients, max_recipients), message_id)
+    kind, detector, _, message_id = next((f for f in found if f[0] is not ReportKind.UNRECOGNIZED), found[0])
+    every = (facts for f in found if f[0] is kind for facts in f[2])
+    return Report(kind, detector, _finish(every, max_recipients), message_id)
 
 
-def _parse_one(raw: bytes) -> Report:
+def _detect(raw: bytes) -> tuple[ReportKind, str | None, list[RecipientFacts], str | None]:
+    """(kind, detector, recipients with their addresses settled, Message-ID) of one message."""
     mail = Mail(raw)
     message_id = mail.header("Message-ID")[:998] or None
     for detector in DETECTORS:
         recipients = detector.detect(mail)
         if recipients:
-            return Report(detector.kind, detector.name, _finish(recipients, mail), message_id)
-    return Report(ReportKind.UNRECOGNIZED, None, (), message_id)
+            return detector.kind, detector.name, _named(recipients, mail), message_id
+    return ReportKind.UNRECOGNIZED, None, [], message_id
 
 
-def _finish(recipients: list[RecipientFacts], mail: Mail) -> tuple[RecipientFacts, ...]:
-    """Settle each recipient's address (:func:`_address`) and codes (``smtp.settle``), fill the command from the diagnostic, drop duplicates."""
-    done: dict[tuple[str, str | None], RecipientFacts] = {}
+def _named(recipients: list[RecipientFacts], mail: Mail) -> list[RecipientFacts]:
+    """Each recipient with its failed and original address settled (:func:`_address`); one the report cannot name is dropped."""
     returned = _ReturnedRecipients(mail, len(recipients))
+    named = []
     for facts in recipients:
         address, original = _address(facts, returned)
         if not address:
             continue
+        if (address, original) != (facts.address, facts.original_recipient):
+            facts = replace(facts, address=address, original_recipient=original)
+        named.append(facts)
+    return named
+
+
+def _finish(recipients: Iterable[RecipientFacts], limit: int) -> tuple[RecipientFacts, ...]:
+    """Settle the codes (``smtp.settle``), fill the command from the diagnostic, drop
+    duplicates; keep ``limit`` recipients and sum up the rest in one record."""
+    done: dict[tuple[str, str | None], RecipientFacts] = {}
+    rest: set[tuple[str, str | None]] | None = None  # distinct recipients beyond the limit
+    first_left_out: tuple[str, str | None] | None = None  # its address and action
+    for facts in recipients:
+        address = facts.address
+        key = (address.lower(), facts.action)
+        if key in done or (rest is not None and key in rest):
+            continue
+        if len(done) >= limit:
+            rest = rest if rest is not None else set()
+            rest.add(key)
+            first_left_out = first_left_out or (address, facts.action)
+            continue
         diagnostic = facts.diagnostic or ""
+        cut = len(diagnostic) > MAX_DIAGNOSTIC
+        if cut:
+            diagnostic = diagnostic[:MAX_DIAGNOSTIC]
         status, reply_code = settle(facts.status, diagnostic, facts.reply_code or find_reply_code(diagnostic))
         command = Command(facts.command) if facts.command else find_command(diagnostic)
-        if (address, original, status, reply_code, command) != (
-            facts.address, facts.original_recipient, facts.status, facts.reply_code, facts.command
-        ) or type(facts.command) is str:
-            facts = replace(facts, address=address, original_recipient=original, status=status, reply_code=reply_code, command=command)
-        done.setdefault((address.lower(), facts.action), facts)
-    return tuple(done.values())
+        if cut or (status, reply_code, command) != (facts.status, facts.reply_code, facts.command) or type(facts.command) is str:
+            facts = replace(facts, status=status, reply_code=reply_code, command=command, diagnostic=diagnostic if cut else facts.diagnostic)
+        done[key] = facts
+    if first_left_out is None or rest is None:
+        return tuple(done.values())
+    address, action = first_left_out
+    summary = RecipientFacts(address, action, diagnostic=f"{len(rest)} more recipients not reported (parse.max_recipients = {limit})")
+    return (*done.values(), summary)
 
 
 def _address(facts: RecipientFacts, returned: _ReturnedRecipients) -> tuple[str | None, str | None]:

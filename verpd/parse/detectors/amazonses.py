@@ -183,4 +183,10 @@ def _addresses(value: object) -> list[str]:
 
 def _address(value: str) -> str:
     """``"Bob" <bob@example.com>`` → ``bob@example.com``; a bare address as it is."""
-    return (parseaddr(value)[1] or normalize_address(value)) if "<" in value else normalize_address(value)
+    if "<" not in value:
+        return normalize_address(value)
+    try:
+        found = parseaddr(value)[1]
+    except RecursionError:  # comments nested a thousand deep: no display name worth reading
+        found = ""
+    return found or normalize_address(value)

@@ -33,13 +33,14 @@ diagnostic.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
 from verpd.parse.message.text import reply_facts, sole_address, unfold_reply
 
 _MARKERS = (b"Message details:", b"Failed recipient(s):", b"This is the James mail server")
-_RCPT = re.compile(r"^\s+RCPT TO:\s*<?([^<>\s]+@[^<>\s]+)>?\s*$", re.IGNORECASE)
+_RCPT = re.compile(r"^\s+RCPT TO:\s*<?([^<>\s]+@[^<>\s@]+)>?\s*$", re.IGNORECASE)
 _INTRO_END = re.compile(r"^your message\.?$", re.IGNORECASE)
 _LABELS = re.compile(r"^(?:failed recipient\(s\)|error message(?: below)?|message details|original email subject)\s*:", re.IGNORECASE)
 
@@ -59,14 +60,10 @@ class ApacheJamesDetector:
         lines = [line.rstrip() for line in mail.lines]
         addresses, error = _read(lines)
         diagnostic = unfold_reply(error) or None
-        return [
-            reply_facts(
-                address,
-                diagnostic,
-                action="failed",
-            )
-            for address in dict.fromkeys(addresses)
-        ] or None
+        if not addresses:
+            return None
+        facts = reply_facts(addresses[0], diagnostic, action="failed")  # the codes are read once: every address shares the error
+        return [replace(facts, address=address) for address in dict.fromkeys(addresses)]
 
 
 def _read(lines: list[str]) -> tuple[list[str], list[str]]:

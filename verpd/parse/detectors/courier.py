@@ -30,7 +30,7 @@ from verpd.parse.message.text import reply_facts, unfold_reply
 
 _SUBJECT = re.compile(r"^(?:NOTICE: mail delivery status|WARNING: delayed mail)", re.IGNORECASE)
 _TITLES = (("UNDELIVERABLE MAIL", "failed"), ("DELAYS IN DELIVERING YOUR MESSAGE", "delayed"), ("DELIVERY STATUS NOTIFICATION", "delivered"))
-_RECIPIENT = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:\s*$")
+_RECIPIENT = re.compile(r"^<([^<>\s]+@[^<>\s@]+)>:\s*$")
 _HOST = re.compile(r"^(\S+)\s+\[[^\]]*\]:?$")
 _RULE = re.compile(r"^-{20,}$")
 _COMMANDS = (("rcpt", "RCPT"), ("mail", "MAIL"), ("data", "DATA"), ("ehlo", "EHLO"), ("helo", "EHLO"))

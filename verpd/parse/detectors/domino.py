@@ -43,7 +43,7 @@ from verpd.parse.message.text import decode_iso2022, sole_address
 
 _NOTES_START = re.compile(r"^-+\s*Failure Reasons\s*-+", re.IGNORECASE)
 _NOTES_END = re.compile(r"^-+\s*Returned Message\s*-+", re.IGNORECASE)
-_NAMED_ADDRESS = re.compile(r"^(\S+@\S+)\s+\([^()]*\)$")
+_NAMED_ADDRESS = re.compile(r"^(\S+@[^\s@]+)\s+\([^()]*\)$")
 _DOMINO_END = re.compile(r"^(?:-{5,}|Content-Type:|Received:|Return-Path:|Reporting-MTA:|Final-Recipient:)", re.IGNORECASE)
 
 

@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import cached_property
 from email.message import Message
 
-from verpd.model import RecipientFacts, ReportKind
+from verpd.model import Command, RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail, status_blocks
 from verpd.parse.message.parts import header_text
-from verpd.parse.message.text import decode_iso2022, normalize_address
+from verpd.parse.message.text import address_words, decode_iso2022, normalize_address
 from verpd.smtp import clean_diagnostic, find_command, find_reply_code, find_status
 
 _XTEXT = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
 _TEXT_FIELD = re.compile(r"^(?:final-recipient|original-recipient|action|status|diagnostic-code|remote-mta|reporting-mta)\s*:", re.IGNORECASE)
-_COPY_MARKER = re.compile(r"^-+\s*(?:original message|this is a copy|.*message headers? follows?|.*rfc822|content-type:\s*message/rfc822)", re.IGNORECASE)
+_COPY_MARKER = re.compile(r"^-++\s*+(?:original message|this is a copy|.*message headers? follows?|.*rfc822|content-type:\s*message/rfc822)", re.IGNORECASE)
 
 
 class DeliveryStatusDetector:
@@ -44,7 +45,8 @@ class DeliveryStatusDetector:
         found = _recipients(blocks)
         if not found:
             return None
-        return [_with_command(facts, mail) for facts in found]
+        paragraphs = _Paragraphs(mail)
+        return [_with_command(facts, paragraphs) for facts in found]
 
 
 def _blocks_in_text(mail: Mail) -> list[Message]:
@@ -134,7 +136,7 @@ def _address(value: object) -> str:
     return normalize_address(text)
 
 
-def _with_command(facts: RecipientFacts, mail: Mail) -> RecipientFacts:
+def _with_command(facts: RecipientFacts, paragraphs: _Paragraphs) -> RecipientFacts:
     """Complete the facts from the human-readable paragraphs about this recipient.
 
     They give the SMTP command (Postfix writes "in reply to RCPT TO command" only
@@ -143,50 +145,125 @@ def _with_command(facts: RecipientFacts, mail: Mail) -> RecipientFacts:
     """
     if facts.command and facts.diagnostic:
         return facts
-    paragraphs = _paragraphs_about(facts.address, mail.lines, mail.lines_lower)
-    if not paragraphs:
+    about = paragraphs.about(facts.address)
+    if not about:
         return facts
-    command = facts.command or next((c for p in paragraphs if (c := find_command(p))), None)
-    diagnostic = facts.diagnostic
-    if not diagnostic:
-        telling = [p for p in paragraphs if find_reply_code(p) or find_status(p)] or paragraphs
-        diagnostic = next((p for p in telling if _says_more_than(p, facts.address)), None)
-    return replace(facts, command=command, diagnostic=clean_diagnostic(diagnostic)[:1000] if diagnostic else None)
+    command = facts.command or next((p.command for p in about if p.command), None)
+    if facts.diagnostic:
+        return replace(facts, command=command, diagnostic=clean_diagnostic(facts.diagnostic)[:1000])
+    telling = [p for p in about if p.telling] or about
+    chosen = next((p for p in telling if p.says_more), None)
+    return replace(facts, command=command, diagnostic=chosen.diagnostic if chosen else None)
 
 
-def _says_more_than(paragraph: str, address: str) -> bool:
-    """Whether a paragraph holds words besides the address itself and a banner line."""
-    rest = _BANNER.sub("", paragraph.lower().replace(address.lower(), ""))
-    return any(ch.isalpha() for ch in rest)
+class _Paragraphs:
+    """The text paragraphs about each recipient, and what each paragraph says.
 
-
-# Sendmail's "----- The following addresses had permanent fatal errors -----" and the like.
-_BANNER = re.compile(r"-{3,}[^-]*-{3,}")
-
-
-def _paragraphs_about(address: str, lines: list[str], lines_lower: list[str]) -> list[str]:
-    """Every text paragraph naming ``address``, except echoes of the original's headers.
-
+    Paragraphs that echo the original's headers or the DSN's own fields are left out:
     Postfix writes ``<addr>: host ... said: ...``; Oracle's text part repeats
-    ``To: <addr>`` / ``Subject: ...`` from the original, which says nothing of the error.
+    ``To: <addr>`` / ``Subject: ...`` from the original, which says nothing of the
+    error. The first few recipients are looked for line by line (a report names one
+    or two); past ``_SCANS`` the whole text is indexed by the addresses it names, once:
+    a DSN may list many thousands of recipients, and a search of the whole text for
+    each one costs time quadratic in the size of the message.
     """
-    needle = address.lower()
-    found: list[str] = []
-    i = 0
-    while i < len(lines):
-        if needle not in lines_lower[i]:
-            i += 1
-            continue
+
+    def __init__(self, mail: Mail) -> None:
+        self._mail = mail  # its lines are read (and lower-cased) only if a recipient needs them
+        self._scans = 0
+        self._found: dict[int, _Paragraph] = {}  # by first line
+        self._index: dict[str, list[_Paragraph]] | None = None
+
+    def about(self, address: str) -> list[_Paragraph]:
+        """Every paragraph naming ``address`` (as a whole word, in any case), in order."""
+        needle = address.lower()
+        if self._index is None and self._scans < _SCANS:
+            self._scans += 1
+            return self._scan(needle)
+        if self._index is None:
+            self._index = self._read()
+        return self._index.get(needle, [])
+
+    def _paragraph(self, i: int) -> tuple[_Paragraph | None, int]:
+        """The paragraph around line ``i`` (``None`` if it echoes headers), and the line after it."""
+        lines = self._mail.lines
         start = i
         while start > 0 and lines[start - 1].strip():
             start -= 1
         end = i
         while end < len(lines) and lines[end].strip():
             end += 1
-        if not _ECHOED_HEADER.match(lines[start]):
-            found.append(" ".join(" ".join(lines[start:end]).split()))
-        i = end
-    return found
+        if start not in self._found:
+            self._found[start] = _Paragraph(lines[start:end])
+        return (None if _ECHOED_HEADER.match(lines[start]) else self._found[start]), end
+
+    def _scan(self, needle: str) -> list[_Paragraph]:
+        found: list[_Paragraph] = []
+        lower = self._mail.lines_lower
+        i = 0
+        while i < len(lower):
+            if needle in lower[i] and needle in address_words(lower[i]):
+                paragraph, i = self._paragraph(i)
+                if paragraph is not None:
+                    found.append(paragraph)
+            else:
+                i += 1
+        return found
+
+    def _read(self) -> dict[str, list[_Paragraph]]:
+        index: dict[str, list[_Paragraph]] = {}
+        lines = self._mail.lines
+        i = 0
+        while i < len(lines):
+            if not lines[i].strip():
+                i += 1
+                continue
+            paragraph, end = self._paragraph(i)
+            if paragraph is not None:
+                for line in paragraph.lines:
+                    for word in address_words(line):
+                        named = index.setdefault(word, [])
+                        if not named or named[-1] is not paragraph:
+                            named.append(paragraph)
+            i = end
+        return index
+
+
+_SCANS = 4  # recipients looked for line by line before the text is indexed
+
+
+class _Paragraph:
+    """One paragraph of the text, and what it says, worked out once however many recipients it names."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    @cached_property
+    def text(self) -> str:
+        return " ".join(" ".join(self.lines).split())
+
+    @cached_property
+    def command(self) -> Command | None:
+        return find_command(self.text)
+
+    @cached_property
+    def telling(self) -> bool:
+        """Whether it quotes a reply code or a status code."""
+        return bool(find_reply_code(self.text) or find_status(self.text))
+
+    @cached_property
+    def says_more(self) -> bool:
+        """Whether it holds words besides addresses and a banner line."""
+        rest = _BANNER.sub("", self.text)
+        return any(ch.isalpha() for word in rest.split() if "@" not in word for ch in word)
+
+    @cached_property
+    def diagnostic(self) -> str:
+        return clean_diagnostic(self.text)[:1000]
+
+
+# Sendmail's "----- The following addresses had permanent fatal errors -----" and the like.
+_BANNER = re.compile(r"-{3,}[^-]*-{3,}")
 
 
 # A paragraph starting with one of these repeats the original's headers or the DSN's own fields.

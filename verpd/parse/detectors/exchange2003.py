@@ -67,6 +67,7 @@ _DECORATED = LazyPattern(r"\bdda[:.]|^/o=|\bsmtp[:=]|^c=\w*;", re.IGNORECASE)  #
 _BRACKETED = LazyPattern(r"[(<\[]([^()<>\[\]\s]+@[^()<>\[\]\s]+)[)>\]]")
 # Exchange 2000/2003: "<mail.example.com #5.1.1 smtp;550 5.1.1 <bob@example.com>... User unknown>"
 _GENERATED = LazyPattern(r"^<(?P<host>[^\s<>#]+)\s+#(?P<status>[245]\.\d{1,3}\.\d{1,3})(?:\s+(?:smtp;)?\s*(?P<reply>.*?))?>?$", re.IGNORECASE)
+_MAX_RECIPIENT_LINE = 600
 _MTS_ID = LazyPattern(r"^\s*(?:The MTS-ID of the original message is:|;l=)", re.IGNORECASE)
 _END = LazyPattern(r"^(?:-{3,}|Content-Type:|Received:|Return-Path:|Message-ID:)", re.IGNORECASE)
 
@@ -84,7 +85,9 @@ class Exchange2003Detector:
         indent: int | None = None
         for line in lines_between(mail.lines, _START, _END):
             # A recipient line is never indented deeper than the first one; its error lines are.
-            m = _RECIPIENT.match(line) if indent is None or len(line) - len(line.lstrip()) <= indent else None
+            # (A recipient line is short: a long one is error text, and never worth a backtracking match.)
+            shallow = indent is None or len(line) - len(line.lstrip()) <= indent
+            m = _RECIPIENT.match(line) if shallow and len(line) <= _MAX_RECIPIENT_LINE else None
             who = m.group("who").strip().strip("'\"").strip() if m else ""
             if m and who and len(who) <= 512:
                 indent = len(m.group("indent")) if indent is None else indent

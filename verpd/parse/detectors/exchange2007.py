@@ -54,8 +54,8 @@ _ADMIN = re.compile(
     re.IGNORECASE,
 )
 _USER = re.compile(
-    r"^\s*(?:delivery has failed to these recipients|original message details|.+ rejected your message to the following e-?mail addresses"
-    r"|your message to \S+@\S+ couldn't be delivered|la remise .+ a échoué|recapito non riuscito|leveransen misslyckades"
+    r"^\s*+(?:delivery has failed to these recipients|original message details|.+ rejected your message to the following e-?mail addresses"
+    r"|your message to \S+@[^\s@]+ couldn't be delivered|la remise .+ a échoué|recapito non riuscito|leveransen misslyckades"
     r"|uw bericht kan niet worden bezorgd|falha na entrega|die zustellung an folgende|no se pudo entregar|次の受信者またはグループへの配信に失敗しました)",
     re.IGNORECASE,
 )
@@ -72,12 +72,14 @@ _GENERATING = re.compile(
 )
 _RECEIVING = re.compile(r"^\s*(?:receiving server|remote server)\s*:\s*(\S*)", re.IGNORECASE)
 _RECIPIENT_FIELD = re.compile(r"^\s*recipient address\s*:\s*(\S+)", re.IGNORECASE)
-_YOUR_MESSAGE_TO = re.compile(r"^\s*your message to (\S+@\S+?) couldn't be delivered", re.IGNORECASE)
+_YOUR_MESSAGE_TO = re.compile(r"^\s*your message to (\S+@[^\s@]+?) couldn't be delivered", re.IGNORECASE)
 _REPORTED = re.compile(r"^\s*reported error\s*:\s*(.*)", re.IGNORECASE)
 _RETURNED = re.compile(r"(?:remote )?server(?: at (?P<host>[^\s(]+)(?: \([^)]*\))?)? returned '(?P<text>.*)'?\s*$", re.IGNORECASE)
 _HASH = re.compile(r"^(?:(?P<host>[\w.-]+\.[A-Za-z]{2,})\s+)?#(?P<text>(?:<|\d{3}\s|[245]\.\d).*)$")
-_HASH_INNER_HOST = re.compile(r"^<?\s*[\w.-]*\s*#")
-_HASH_TAIL = re.compile(r">?\s*#(?:SMTP|[A-Z]+)?#.*$|\s*##.*$")
+_HASH_INNER_HOST = re.compile(r"^<?\s*+[\w.-]*+\s*+#")
+# Blanks before the tail are taken from the first one on (never from inside a run of
+# them: starting at each blank of a long run would cost time quadratic in its length).
+_HASH_TAIL = re.compile(r">?(?<!\s)\s*#(?:SMTP|[A-Z]+)?#.*$|(?<!\s)\s*##.*$")
 _QUOTED_REPLY = re.compile(r"\b([245]\d\d)[- ]'([^']+)'")
 _SENDER_LABEL = re.compile(r"^\s*(?:sender address|from|sender)\s*:\s*$", re.IGNORECASE)  # its value on the next line
 _MAILTO = re.compile(r"<mailto:([^>\s]+)>")
@@ -221,15 +223,34 @@ def _hash_text(text: str) -> str:
 
 
 def _joined(lines: list[str]) -> list[str]:
-    """Admin lines with Exchange's hard wraps undone: a trailing ``=``, or a quote left open after "returned '"."""
+    """Admin lines with Exchange's hard wraps undone: a trailing ``=``, or a quote left open after "returned '".
+
+    A wrapped line is gathered in pieces and joined once (joining at each wrap would copy
+    the line so far each time: quadratic in a long run of wraps).
+    """
     out: list[str] = []
-    open_quote = False
+    pieces: list[str] = []  # the line being put together
+    tail = ""  # its last characters, where "returned '" may span a wrap
+    returned = False  # "returned '" is in it
     for raw in lines:
         line = raw.rstrip()
-        if out and line.strip() and (open_quote or out[-1].endswith("=")) and not sole_address(line):
-            previous = out.pop()
-            line = previous[:-1] + line.lstrip() if previous.endswith("=") else previous + " " + line.strip()
-        out.append(line)
-        open_quote = "returned '" in line.lower() and not line.endswith("'")
+        open_quote = returned and not pieces[-1].endswith("'")
+        if pieces and line.strip() and (open_quote or pieces[-1].endswith("=")) and not sole_address(line):
+            if pieces[-1].endswith("="):
+                pieces[-1] = pieces[-1][:-1]
+                tail, line = tail[:-1], line.lstrip()
+            else:
+                pieces.append(" ")
+                tail, line = tail + " ", line.strip()
+            pieces.append(line)
+            returned = returned or "returned '" in (tail[-9:] + line[:9]).lower() or "returned '" in line.lower()
+        else:
+            if pieces:
+                out.append("".join(pieces))
+            pieces, tail = [line], ""
+            returned = "returned '" in line.lower()
+        tail = (tail + line)[-16:]
+    if pieces:
+        out.append("".join(pieces))
     return out
 

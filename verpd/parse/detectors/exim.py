@@ -36,6 +36,7 @@ addresses X-Failed-Recipients names but the text does not describe are kept too.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
@@ -50,17 +51,20 @@ _COPY = re.compile(r"^\s*-{3,} ?this is a copy of (?:the|your) message|^included
 _SENDER_INTRO = re.compile(r"^\s*a message (?:that you )?sent by\s*$", re.IGNORECASE)
 _SPECIAL = re.compile(r"^(?:pipe to \||save to |an undisclosed address)", re.IGNORECASE)
 _LOCAL_PART = re.compile(r"[\w.+=-]+")
-_BRACKETED = re.compile(r"<([^<>\s]+@[^<>\s]+)>:\s*(.*)")
-_GENERATED = re.compile(r"\(?\s*(?:ultimately )?generated (?:from|by) ([^\s()]+)\s*\)?", re.IGNORECASE)
+_BRACKETED = re.compile(r"<([^<>\s]+@[^<>\s@]+)>:\s*(.*)")
+_GENERATED = re.compile(r"\(?(?<!\s)\s*(?:ultimately )?generated (?:from|by) ([^\s()]+)\s*\)?", re.IGNORECASE)
 _HOST = re.compile(r"\bhost\s+(\S+)\s+\[([^\]\s]*)\]:?", re.IGNORECASE)
+# The command, then the address and ESMTP parameters (SIZE=...) it carried; each part is
+# taken whole and bounded, so that a long line of "SMTP error after ..." costs linear time.
 _PREAMBLE = re.compile(
     r"(?:SMTP|LMTP) error (?:from remote (?:mail server|mailer|server) )?after (?:pipelined )?"
-    r"(?P<cmd>[^<:\n]*?)(?::?\s*<[^>]*>)?(?:[ \t]+[A-Z-]+=\S*?)*\s*:(?=\s|$)",
+    r"(?P<cmd>[^<:\n]{0,300}+)(?::?\s*+<[^>]{0,1000}+>)?(?:[ \t]++[A-Z-]++=\S*?)*\s*:(?=\s|$)",
     re.IGNORECASE,
 )
 _DELAY_REASON = re.compile(r"^\s*delay reason:\s*", re.IGNORECASE | re.MULTILINE)
 _GENERATED_TEXT = re.compile(r"^the following text was generated during the delivery attempt", re.IGNORECASE)
 _COMMANDS = (("rcpt", "RCPT"), ("mail", "MAIL"), ("data", "DATA"), ("ehlo", "EHLO"), ("helo", "EHLO"), ("lhlo", "EHLO"), ("initial", "CONN"), ("connect", "CONN"), ("greeting", "CONN"))
+_PIPE_OUTPUT = 500  # characters of a failed pipe's output kept: every "pipe to" line's diagnostic holds them
 _SUCCESS = re.compile(r"(?:has been|was) successfully (delivered|relayed)", re.IGNORECASE)
 
 
@@ -80,12 +84,17 @@ class EximDetector:
         lines = _report_lines(mail.lines)
         action = _action(mail, lines)
         found: dict[str, RecipientFacts] = {}
+        listing = _Listing(listed)
+        output = _PipeOutput(lines)
         for heading, details in _blocks(lines):
-            facts = _facts(heading, details, listed, action, lines)
+            facts = _facts(heading, details, listing, action, output)
             if facts and facts.address.lower() not in found:
                 found[facts.address.lower()] = facts
-        for address in listed:  # named as failed, but not described in the text
-            if address.lower() not in found and not _described(address, found, listed):
+        # Named as failed, but not described in the text: kept, unless the text describes the
+        # same local part under another domain (one that is not itself listed).
+        described = {key.split("@")[0] for key in found if key not in listing.lowered}
+        for address in listed:
+            if address.lower() not in found and address.split("@")[0].lower() not in described:
                 found[address.lower()] = RecipientFacts(address=address, action="failed")
         return list(found.values()) or None
 
@@ -95,6 +104,28 @@ def _listed_recipients(mail: Mail) -> list[str]:
     for value in mail.headers("X-Failed-Recipients"):
         addresses += [a.strip().strip("<>") for a in value.split(",") if a.strip()]
     return list(dict.fromkeys(addresses))
+
+
+class _Listing:
+    """X-Failed-Recipients, looked up by address and by local part (it may name thousands)."""
+
+    def __init__(self, listed: list[str]) -> None:
+        self.listed = listed
+        self.lowered = {a.lower() for a in listed}
+        self.by_local: dict[str, str] = {}
+        for a in listed:
+            self.by_local.setdefault(a.split("@")[0].lower(), a)
+
+
+class _PipeOutput:
+    """What a failed pipe printed: read from the report once, for every ``pipe to`` line."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = lines
+
+    @cached_property
+    def text(self) -> str:
+        return _generated_text(self._lines)
 
 
 def _report_lines(lines: list[str]) -> list[str]:
@@ -145,7 +176,7 @@ def _is_heading(text: str) -> bool:
     return " " not in text and bool(_LOCAL_PART.fullmatch(text))
 
 
-def _facts(heading: str, details: list[str], listed: list[str], action: str, lines: list[str]) -> RecipientFacts | None:
+def _facts(heading: str, details: list[str], listing: _Listing, action: str, output: _PipeOutput) -> RecipientFacts | None:
     address, rest = _heading_address(heading)
     joined = "\n".join(([rest] if rest else []) + details)
     alias = None
@@ -163,9 +194,9 @@ def _facts(heading: str, details: list[str], listed: list[str], action: str, lin
     joined = _DELAY_REASON.sub("", joined)
     piped = heading.lower().startswith("pipe to")
     if piped:
-        joined = "\n".join([heading, joined, _generated_text(heading, lines)])
+        joined = "\n".join([heading, joined, output.text])
     diagnostic = unfold_reply(joined.split("\n")) or None
-    address = _resolve(address, alias, listed)
+    address = _resolve(address, alias, listing)
     if not address:
         return None
     return reply_facts(
@@ -190,23 +221,16 @@ def _heading_address(heading: str) -> tuple[str | None, str]:
     return first.strip("<>"), rest.lstrip(":").strip() if rest.startswith(":") else rest
 
 
-def _resolve(address: str | None, alias: str | None, listed: list[str]) -> str | None:
+def _resolve(address: str | None, alias: str | None, listing: _Listing) -> str | None:
     """A full address for an address line: as written, else via ``generated by`` or X-Failed-Recipients."""
+    listed = listing.listed
     if address and "@" in address:
         return address
-    if alias and "@" in alias and (not listed or any(a.lower() == alias.lower() for a in listed)):
+    if alias and "@" in alias and (not listed or alias.lower() in listing.lowered):
         return alias
     if address:
-        matches = [a for a in listed if a.split("@")[0].lower() == address.lower()]
-        return matches[0] if matches else None
+        return listing.by_local.get(address.lower())
     return listed[0] if len(listed) == 1 else None
-
-
-def _described(address: str, found: dict[str, RecipientFacts], listed: list[str]) -> bool:
-    """True when the text describes ``address`` under another domain (same local part, not itself listed)."""
-    local = address.split("@")[0].lower()
-    named = {a.lower() for a in listed}
-    return any(key.split("@")[0] == local and key not in named for key in found)
 
 
 def _command(text: str) -> str | None:
@@ -219,13 +243,16 @@ def _command(text: str) -> str | None:
     return None
 
 
-def _generated_text(heading: str, lines: list[str]) -> str:
+def _generated_text(lines: list[str]) -> str:
     """The output a failed pipe printed (``The following text was generated during the delivery attempt``)."""
     start = next((i for i, line in enumerate(lines) if _GENERATED_TEXT.match(line)), None)
     if start is None:
         return ""
     output: list[str] = []
+    size = 0
     for line in lines[start + 1 :]:
+        if size > _PIPE_OUTPUT:
+            break  # every pipe's diagnostic holds it: only the start of a long output
         if line.startswith("------"):
             if output:
                 break
@@ -237,4 +264,5 @@ def _generated_text(heading: str, lines: list[str]) -> str:
                 break
             continue
         output.append(line.strip())
+        size += len(output[-1]) + 1
     return " ".join(output)

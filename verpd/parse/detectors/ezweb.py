@@ -31,9 +31,10 @@ from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
 from verpd.smtp import find_command
 
-_RECIPIENT = re.compile(r"^\s*(?:Recipient:\s*)?<([^<>\s]+@[^<>\s]+)>:?\s*(.*)$", re.IGNORECASE)
+_RECIPIENT = re.compile(r"^\s*(?:Recipient:\s*)?<([^<>\s]+@[^<>\s@]+)>:?\s*(.*)$", re.IGNORECASE)
 _SENT = re.compile(r"^\s*>>>\s*(.*)$")
 _REPLY = re.compile(r"^\s*<<<\s*(.*)$")
+_CONTEXT = 500  # characters of the letter's explanation kept: every recipient's diagnostic starts with them
 _END = re.compile(r"^(?:-{20,}|Content-Type:|Received:)", re.IGNORECASE)
 
 
@@ -69,7 +70,7 @@ class EZwebDetector:
                 explanation.append(stripped)
             else:
                 found[-1]["reply"].append(stripped)
-        context = " ".join(explanation) or " ".join(japanese)
+        context = (" ".join(explanation) or " ".join(japanese))[:_CONTEXT]
         return [
             RecipientFacts(
                 address=f["address"],

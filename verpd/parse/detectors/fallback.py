@@ -48,12 +48,11 @@ detector claimed (it refuses auto-replies and challenges itself).
 from __future__ import annotations
 
 import re
-from email.utils import getaddresses
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import FEEDBACK_REPORT_TYPES, Mail
 from verpd.parse.message.parts import header_text
-from verpd.parse.message.text import ADDRESS, LazyPattern
+from verpd.parse.message.text import ADDRESS, ADDRESS_PATTERN, LazyPattern, mailboxes
 from verpd.smtp import clean_diagnostic
 
 MAX_LINES = 400  # report lines looked at
@@ -93,8 +92,8 @@ _AUTO_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Vacation"
 # --- where the report ends --------------------------------------------------------------
 
 _COPY = LazyPattern(
-    r"^\s*(?:"
-    r"[-=_*#|>~+]{2,}.*?\b(?:original|returned|unsent|undelivered\s+message|copy\s+of|headers?\s+(?:of|follow)|message\s+(?:text|headers?|body|follows)|rfc\s?822|attached\s+message)"
+    r"^\s*+(?:"
+    r"[-=_*#|>~+]{2,}+.*?\b(?:original|returned|unsent|undelivered\s+message|copy\s+of|headers?\s+(?:of|follow)|message\s+(?:text|headers?|body|follows)|rfc\s?822|attached\s+message)"
     r"|(?:original|unsent|returned|undelivered)\s+message\s*(?:follows|below|is\s+(?:attached|included|below))"
     r"|.*below\s+this\s+line\s+is\s+a\s+copy"
     r"|.*(?:copy\s+of\s+(?:the|your)\s+(?:original\s+)?message|message\s+headers?\s+follows?|headers?\s+of\s+the\s+original\s+message|original\s+message\s+headers?)"
@@ -133,8 +132,8 @@ _STRONG = LazyPattern(
     re.IGNORECASE,
 )
 _WEAK = LazyPattern(r"could\s+not|couldn't|cannot|can't|unable|fail|error|bounced|not\s+delivered|undeliver|problem|temporar|permanent|失敗|エラー|できません|unzustellbar", re.IGNORECASE)
-_LEADING = LazyPattern(r"""^\s*(?:>>>\s*|[*\-•]+\s*|\d+[.)]\s+)?(?:(?:RCPT\s+TO|(?:original\s+|final\s+|failed\s+|invalid\s+|unknown\s+)?(?:recipient|address(?:ee)?)(?:\s+address)?(?:\(e?s\)|e?s)?)\s*:\s*)?[<"'(\[]*\s*(""" + ADDRESS.pattern + r""")\s*[>"')\]]*\s*(.*)$""", re.IGNORECASE)
-_DISPLAY_THEN_ADDRESS = LazyPattern(r"^\s*<(" + ADDRESS.pattern + r")>\s*(.*)$")
+_LEADING = LazyPattern(r"""^\s*+(?:>>>\s*+|[*\-•]++\s*+|\d+[.)]\s++)?(?:(?:RCPT\s+TO|(?:original\s+|final\s+|failed\s+|invalid\s+|unknown\s+)?(?:recipient|address(?:ee)?)(?:\s+address)?(?:\(e?s\)|e?s)?)\s*+:\s*+)?[<"'(\[]*+\s*+(""" + ADDRESS_PATTERN + r""")\s*[>"')\]]*\s*(.*)$""", re.IGNORECASE)
+_DISPLAY_THEN_ADDRESS = LazyPattern(r"^\s*<(" + ADDRESS_PATTERN + r")>\s*(.*)$")
 _TARGET_BEFORE = LazyPattern(
     r"(?:\bto|recipients?|addressee|address|user|mailbox|account|\bfor|rcpt\s+to|\ban|\b[àa]|destinataire|destinatario|destinat[áa]rio|empf[äa]nger|宛先)\s*:?\s*[<\"'(\[]*\s*$",
     re.IGNORECASE,
@@ -146,7 +145,7 @@ _FAILURE_WORDS = LazyPattern(
     re.IGNORECASE,
 )
 _ERROR_AFTER = LazyPattern(
-    r"""^[>"')\]]*\s*(?:\.\.\.|:|-|,)?\s*(?:[45]\d\d\b|[45]\.\d{1,3}\.\d{1,3}|user\s+unknown|unknown|no\s+such|not\s+found|does\s*n[o']t\s+exist|invalid|rejected|refused|mailbox|quota|disabled|not\s+listed|host\s+unknown)""",
+    r"""^[>"')\]]*+\s*+(?:\.\.\.|:|-|,)?\s*+(?:[45]\d\d\b|[45]\.\d{1,3}\.\d{1,3}|user\s+unknown|unknown|no\s+such|not\s+found|does\s*n[o']t\s+exist|invalid|rejected|refused|mailbox|quota|disabled|not\s+listed|host\s+unknown)""",
     re.IGNORECASE,
 )
 _SENDER_BEFORE = LazyPattern(r"(?:\bfrom|sender|(?:sent|written|originated)\s+by|envelope-from|mail\s+from|reply-to|return-path|errors-to|message-id|msgid)\s*:?\s*[<\"'(\[]*\s*$", re.IGNORECASE)
@@ -218,7 +217,7 @@ def _subject_head(subject: str) -> str:
 
 
 def _daemon_sender(sender: str) -> bool:
-    pairs = getaddresses([sender])
+    pairs = mailboxes([sender])
     for name, address in pairs:
         local = address.rpartition("@")[0] if "@" in address else address
         if _DAEMON_LOCAL.match(local.strip("<> ")) or (name and _DAEMON_NAME.search(name)):
@@ -245,7 +244,7 @@ def _own_addresses(mail: Mail) -> set[str]:
     if original is not None:
         for name in ("From", "Sender", "Reply-To", "Return-Path", "Errors-To"):
             values += [header_text(v) for v in original.get_all(name) or []]
-    own = {address.lower() for _, address in getaddresses(values) if "@" in address}
+    own = {address.lower() for _, address in mailboxes(values) if "@" in address}
     return own
 
 
@@ -310,9 +309,9 @@ def _around(lines: list[str], i: int, paragraph_start: int, text: str, address: 
     if _has_error(joined):
         return joined
     # the line before (Lotus Notes: "User not listed in public Name & Address Book" then the address)
-    before = [lines[k].strip() for k in range(paragraph_start, i) if lines[k].strip() and "@" not in lines[k] and not _SECTION.match(lines[k])]
-    if before and _has_error(before[-1]) and not _INTRO.search(before[-1]):
-        return " ".join([before[-1], joined]).strip()
+    before = next((lines[k].strip() for k in range(i - 1, paragraph_start - 1, -1) if lines[k].strip() and "@" not in lines[k] and not _SECTION.match(lines[k])), None)
+    if before and _has_error(before) and not _INTRO.search(before):
+        return " ".join([before, joined]).strip()
     # the next paragraph(s): "because:", "For the following reason:", a transcript
     extra: list[str] = []
     while j < len(lines) and len(extra) < 6:

@@ -17,7 +17,7 @@ from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
 
 _END = re.compile(r"^\s*Original mail as follows", re.IGNORECASE)
-_BRACKETED = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+_BRACKETED = re.compile(r"<([^<>\s]+@[^<>\s@]+)>")
 
 
 class FmlDetector:

@@ -30,12 +30,11 @@ explanation followed by the server's response. A "** Delivery incomplete **" not
 from __future__ import annotations
 
 import re
-from email.utils import getaddresses
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
 from verpd.parse.message.parts import header_text
-from verpd.parse.message.text import find_addresses
+from verpd.parse.message.text import find_addresses, mailboxes
 from verpd.smtp import clean_diagnostic
 
 _HEADLINE = re.compile(r"^\s*\*\*\s*(\S.*?)\s*\*\*\s*$")
@@ -71,7 +70,9 @@ class GoogleWorkspaceDetector:
                 response.append(line)
             elif line.strip() and not _SKIP.match(line):
                 explanation.append(line.strip())
-        named = [a for a in find_addresses(" ".join(explanation)) if a.lower() not in _own_addresses(mail)]
+        mentioned = find_addresses(" ".join(explanation))
+        own = _own_addresses(mail) if mentioned else set()
+        named = [a for a in mentioned if a.lower() not in own]
         addresses = named or _original_recipients(mail) or _failed_header(mail)
         if not addresses:
             return None
@@ -86,14 +87,14 @@ def _own_addresses(mail: Mail) -> set[str]:
     values = mail.headers("To")
     if mail.returned is not None:
         values += [header_text(v) for v in mail.returned.get_all("From") or []]
-    return {address.lower() for _, address in getaddresses(values) if address}
+    return {address.lower() for _, address in mailboxes(values) if address}
 
 
 def _original_recipients(mail: Mail) -> list[str]:
     if mail.returned is None:
         return []
     values = [header_text(v) for name in ("To", "Cc") for v in mail.returned.get_all(name) or []]
-    return [address for _, address in getaddresses(values) if "@" in address]
+    return [address for _, address in mailboxes(values) if "@" in address]
 
 
 def _failed_header(mail: Mail) -> list[str]:

@@ -28,7 +28,7 @@ from verpd.parse.message.mail import Mail
 from verpd.parse.message.text import ADDRESS, lines_before
 
 _END = re.compile(r"^\s*Original message follows", re.IGNORECASE)
-_RECIPIENT = re.compile(r"^\s*(?:(?P<what>[A-Za-z][^:@]{2,80}):\s*<?(?P<a1>[^\s<>]+@[^\s<>]+?)>?|undeliverable to\s+<?(?P<a2>[^\s<>]+@[^\s<>]+?)>?)\s*$", re.IGNORECASE)
+_RECIPIENT = re.compile(r"^\s*(?:(?P<what>[A-Za-z][^:@]{2,80}):\s*<?(?P<a1>[^\s<>]+@[^\s<>@]+?)>?|undeliverable to\s+<?(?P<a2>[^\s<>]+@[^\s<>@]+?)>?)\s*$", re.IGNORECASE)
 _RESPONSE = re.compile(r"^\s*Body of message generated response:", re.IGNORECASE)
 _CONTINUED = re.compile(r"^([245]\d\d)[- ]\s*")
 _NOT_RECIPIENT = re.compile(r"^(?:to|cc|bcc|from|date|subject|reply-to|sender|x-[\w-]+)$", re.IGNORECASE)

@@ -21,7 +21,7 @@ import re
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
 
-_RECIPIENT = re.compile(r"^\s*Could not be delivered to:\s*<([^<>\s]+@[^<>\s]+)>", re.IGNORECASE)
+_RECIPIENT = re.compile(r"^\s*Could not be delivered to:\s*<([^<>\s]+@[^<>\s@]+)>", re.IGNORECASE)
 _START = re.compile(r"^\s*Your mail (?:sent on|attempted to be delivered on):", re.IGNORECASE)
 _END = re.compile(r"^(?:-{5,}|Content-Type:|Received:|Return-Path:)", re.IGNORECASE)
 

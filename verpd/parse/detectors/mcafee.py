@@ -22,7 +22,7 @@ from verpd.parse.message.mail import Mail
 from verpd.parse.message.text import lines_between
 
 _START = re.compile(r"^\s*-+\s*The following addresses had delivery problems\s*-+", re.IGNORECASE)
-_RECIPIENT = re.compile(r"^\s*<([^<>\s]+@[^<>\s]+)>\s+\((.*)\)\s*$")
+_RECIPIENT = re.compile(r"^\s*<([^<>\s]+@[^<>\s@]+)>\s+\((.*)\)\s*$")
 _END = re.compile(r"^(?:-{5,}|Content-Type:)", re.IGNORECASE)
 
 

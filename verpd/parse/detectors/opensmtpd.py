@@ -34,7 +34,7 @@ from verpd.parse.message.text import ADDRESS, reply_facts
 
 _INTRO = "This is the MAILER-DAEMON, please DO NOT REPLY"
 _COPY = re.compile(r"^\s*Below is a copy of the original message", re.IGNORECASE)
-_RECIPIENT = re.compile(r"^(\S+@\S+?):\s+(.*)$")
+_RECIPIENT = re.compile(r"^(\S+@[^\s@]+?):\s+(.*)$")
 _NOTICES = (("is delayed for more than", "delayed"), ("successfully delivered", "delivered"), ("was relayed", "relayed"), ("error has occurred", "failed"))
 
 

@@ -56,9 +56,9 @@ _COPY = re.compile(
     r"|^original message follows",
     re.IGNORECASE,
 )
-_RECIPIENT = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:?\s*(.*)$")
+_RECIPIENT = re.compile(r"^<([^<>\s]+@[^<>\s@]+)>:?\s*(.*)$")
 _REMOTE = re.compile(
-    r"(?:connected to|giving up on|remote host) (?!said\b)(\S+?)[.:,]?(?:\s|$)|(\S+) (?:does not like recipient|failed on data command|failed after i sent)",
+    r"(?:connected to|giving up on|remote host) (?!said\b)(\S+?)[.:,]?(?:\s|$)|(?<!\S)(\S+) (?:does not like recipient|failed on data command|failed after i sent)",
     re.IGNORECASE,
 )
 _BARE_REPLY = re.compile(r"^([245]\d\d):\s")  # Yahoo: "550: <bob@example.com>: User unknown"

@@ -45,10 +45,10 @@ _SUBJECT = re.compile(r"^(?:returned mail:|warning: could not send message|.*see
 _MARKERS = (b"----- Transcript of session follows -----", b"----- The following addresses had")
 _SECTION = re.compile(r"^\s*-{3,}\s*(.*?)\s*-{3,}\s*$")
 _COPY_SECTIONS = ("original message follows", "message header follows", "unsent message follows", "no message was collected", "message headers follow")
-_ADDRESS_LINE = re.compile(r"^<?([^<>\s]+@[^<>\s]+?)>?(?:\.\.\.\s*(.*))?$")
+_ADDRESS_LINE = re.compile(r"^<?([^<>\s]+@[^<>\s@]+?)>?(?:\.\.\.\s*(.*))?$")
 _REASON = re.compile(r"^\(reason:\s*(.*?)\)?$", re.IGNORECASE)
 _TALKING = re.compile(r"^\.{0,3}\s*while talking to\s+(\S+?)\.?:?\s*$", re.IGNORECASE)
-_RESULT = re.compile(r"^(?:([245]\d\d)\s+(?:[245]\.\d{1,3}\.\d{1,3}\s+)?)?<?([^<>\s]*@[^<>\s]+?)>?\.\.\.\s*(.*)$")
+_RESULT = re.compile(r"^(?:([245]\d\d)\s+(?:[245]\.\d{1,3}\.\d{1,3}\s+)?)?<?([^<>\s]*@[^<>\s@]+?)>?\.\.\.\s*(.*)$")
 _HOST_RESULT = re.compile(r"^([245]\d\d)\s+(\S+)\s+\((\w+)\)\.\.\.\s*(.*)$")
 _COMMANDS = (("rcpt", "RCPT"), ("mail", "MAIL"), ("data", "DATA"), (".", "DATA"), ("ehlo", "EHLO"), ("helo", "EHLO"))
 
@@ -157,14 +157,31 @@ def _read_transcript(body: list[str], action: str, recipients: dict[str, _Recipi
     targets = [r for r in recipients.values() if not r.replies]
     if not recipients:
         targets = _from_returned_copy(mail, unassigned, action, recipients)
+    by_domain = _by_domain(orphans)
     for r in targets:
         if orphans:
             domain = r.address.rsplit("@", 1)[-1].lower()
-            replies, host, verb = next((o for o in orphans if o[1] and o[1].lower().endswith(domain)), orphans[0])
+            replies, host, verb = by_domain.get(domain, orphans[0])
             r.replies += replies
             r.remote, r.command = r.remote or host, r.command or verb
         if not r.reason and not r.results:
             r.results += unassigned
+
+
+def _by_domain(orphans: list[tuple[list[str], str | None, str | None]]) -> dict[str, tuple[list[str], str | None, str | None]]:
+    """The first session with each host, by the host's name and every domain it is in
+    (``mx.example.com`` serves ``example.com``): one lookup per recipient, however many sessions."""
+    found: dict[str, tuple[list[str], str | None, str | None]] = {}
+    for orphan in orphans:
+        host = (orphan[1] or "").lower()
+        if not host or len(host) > 255:  # no host name: only ever the fallback
+            continue
+        found.setdefault(host, orphan)
+        at = host.find(".")
+        while at >= 0:
+            found.setdefault(host[at + 1 :], orphan)
+            at = host.find(".", at + 1)
+    return found
 
 
 def _from_returned_copy(mail: Mail, results: list[str], action: str, recipients: dict[str, _Recipient]) -> list[_Recipient]:

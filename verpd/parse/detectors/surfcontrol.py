@@ -25,8 +25,8 @@ import re
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
 
-_ADDRESSED = re.compile(r"^\s*Addressed To:\s*<?([^\s<>]+@[^\s<>]+?)>?\s*$", re.IGNORECASE)
-_ATTEMPT = re.compile(r"^\s*<?([^\s<>]+@[^\s<>]+?)>?:\s*\[([^\]]+)\],\s*(.+)$")
+_ADDRESSED = re.compile(r"^\s*Addressed To:\s*<?([^\s<>]+@[^\s<>@]+?)>?\s*$", re.IGNORECASE)
+_ATTEMPT = re.compile(r"^\s*<?([^\s<>]+@[^\s<>@]+?)>?:\s*\[([^\]]+)\],\s*(.+)$")
 _END = re.compile(r"^(?:Content-Type:|Received:|Return-Path:)", re.IGNORECASE)
 
 

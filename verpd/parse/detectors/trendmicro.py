@@ -24,8 +24,8 @@ from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
 from verpd.smtp import find_command
 
-_UNABLE = re.compile(r"Unable to deliver (?:the )?message to <([^<>\s]+@[^<>\s]+)>", re.IGNORECASE)
-_ANGLE_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+_UNABLE = re.compile(r"Unable to deliver (?:the )?message to <([^<>\s]+@[^<>\s@]+)>", re.IGNORECASE)
+_ANGLE_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s@]+)>")
 # a label before the arrows ("Sent <<<", "Received >>>", or the localised words) tells
 # InterScan's transcript from a Sendmail transcript that merely passed through it
 _SENT = re.compile(r"^\s*Sent\s+<<<\s*(.*)$|^\s*\S+\s+>>>\s*((?:HELO|EHLO|MAIL|RCPT|DATA)\b.*)$", re.IGNORECASE)

@@ -24,7 +24,7 @@ from verpd.parse.message.mail import Mail
 from verpd.parse.message.text import ADDRESS
 
 _MARKER = "---The following addresses had delivery errors---"
-_RECIPIENT = re.compile(r"^<?(\S+@[^\s>]+)>?\s+\[(.*)\]\s*$")
+_RECIPIENT = re.compile(r"^<?(\S+@[^\s>@]+)>?\s+\[(.*)\]\s*$")
 
 
 class X1Detector:

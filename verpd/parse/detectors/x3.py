@@ -26,11 +26,11 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
-from verpd.parse.message.text import ADDRESS
+from verpd.parse.message.text import ADDRESS, address_words
 from verpd.smtp import find_reply_code, find_status_beside_ips
 
 _MARKER = "This is an automatically generated Delivery Status Notification"
-_RECIPIENT = re.compile(r"^\*\s+<?(\S+@[^\s>]+)>?\s*$")
+_RECIPIENT = re.compile(r"^\*\s+<?(\S+@[^\s>@]+)>?\s*$")
 _SMTP = re.compile(r"^SMTP:(\w+)\s+host\s+(\S+?):\s*(.*)$", re.IGNORECASE)
 _ROUTING = re.compile(r"^Routing:\s*(.*)$", re.IGNORECASE)
 _COMMANDS = {"RCPT": "RCPT", "MAIL": "MAIL", "DATA": "DATA", "EHLO": "EHLO", "HELO": "EHLO", "CONN": "CONN"}
@@ -58,10 +58,14 @@ class X3Detector:
                 details.append((None, None, text))
             elif "delayed" in text.lower() and "following recipients" in text.lower():
                 delayed = True
+        naming: dict[str, tuple[str | None, str | None, str]] = {}  # the first detail naming each address
+        for d in details:
+            for word in address_words(d[2]):
+                naming.setdefault(word, d)
         found = []
         for i, address in enumerate(addresses):
-            named = [d for d in details if address.lower() in d[2].lower()]
-            detail = named[0] if named else (details[i] if i < len(details) else (details[-1] if details else None))
+            named = naming.get(address.lower())
+            detail = named or (details[i] if i < len(details) else (details[-1] if details else None))
             command, host, diagnostic = detail if detail else (None, None, "")
             found.append(
                 RecipientFacts(

@@ -22,7 +22,7 @@ from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
 
 _LINE = re.compile(r"^\s*<?(?P<address>[^\s<>@]+@[^\s<>]+?)>?\s+(?P<rest>.*ERROR_CODE\s*:.*)$")
-_BRACKETED = re.compile(r"^\s*\[Status:\s*(?P<rest>.*?Address:\s*<(?P<address>[^<>\s]+@[^<>\s]+)>.*?)\]?\s*$", re.IGNORECASE)
+_BRACKETED = re.compile(r"^\s*\[Status:\s*(?P<rest>.*?Address:\s*<(?P<address>[^<>\s]+@[^<>\s@]+)>.*?)\]?\s*$", re.IGNORECASE)
 _CODE = re.compile(r"(?:ERROR_CODE\s*:|ResponseCode)\s*([2-5]\d\d)\b", re.IGNORECASE)
 _END = re.compile(r"^(?:Received|Message-ID|Return-Path)\s*:", re.IGNORECASE)
 

@@ -19,16 +19,18 @@ from email.header import decode_header, make_header
 from email.message import Message
 from functools import cached_property
 
-from verpd.parse.message.parts import RETURNED_COPY_TYPES, header_text, part_text, read_message, walk_report
+from verpd.parse.message.parts import RETURNED_COPY_TYPES, header_text, part_text, read_message, walk_parts, walk_report
 
 DELIVERY_STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 FEEDBACK_REPORT_TYPES = frozenset({"message/feedback-report"})
 MAX_TEXT = 256 * 1024  # characters of report text a detector may look at (bounded work)
+_DECODED = 16 * 1024  # characters of a header decoded from RFC 2047 encoded-words (see decode_words)
 
 _HEADERS = email.parser.HeaderParser(policy=email.policy.compat32)
 _TAG = re.compile(r"<[^>]*>")
 _BLOCK_TAG = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d|p|div|tr|li)\b[^>]*>", re.IGNORECASE)
-_SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_SCRIPT = re.compile(r"<(script|style)\b", re.IGNORECASE)
+_SCRIPT_END = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")}
 
 
 class Mail:
@@ -130,7 +132,7 @@ class Mail:
     @cached_property
     def returned(self) -> Message | None:
         """Headers (and body, if present) of the returned original message, if attached."""
-        for part in self.msg.walk() if self.msg.is_multipart() else ():
+        for part in walk_parts(self.msg) if self.msg.is_multipart() else ():
             kind = part.get_content_type()
             if kind in ("message/rfc822", "message/global"):
                 payload = part.get_payload()
@@ -152,14 +154,20 @@ class Mail:
 
 
 def decode_words(value: object) -> str:
-    """A header value with RFC 2047 encoded-words decoded, as one line of text."""
+    """A header value with RFC 2047 encoded-words decoded, as one line of text.
+
+    Only the first ``_DECODED`` characters are decoded; the rest stays as written: the email
+    package's decoder takes time quadratic in the number of encoded words (it pops the
+    first of a list for each), and a forged header can hold hundreds of thousands.
+    """
     if value is None:
         return ""
     text = header_text(value)
     if "=?" not in text:
         return text
+    head, rest = text[:_DECODED], text[_DECODED:]
     try:
-        return " ".join(str(make_header(decode_header(text))).split())
+        return " ".join((str(make_header(decode_header(head))) + rest).split())
     except (ValueError, LookupError, MessageError):  # broken base64, unknown or malformed charset, bad encoded-word
         return text
 
@@ -191,10 +199,44 @@ def _source(block: Message) -> str:
 
 
 def html_to_text(markup: str) -> str:
-    """Readable text from HTML: block elements become line breaks, tags go, entities decode."""
-    markup = _SCRIPT.sub("", markup)
-    markup = _BLOCK_TAG.sub("\n", markup)
-    return html.unescape(_TAG.sub("", markup))
+    """Readable text from HTML: scripts and styles go, block elements become line breaks,
+    tags go, entities decode. Linear in the length of the markup (see :func:`_tags_replaced`)."""
+    markup = _without_scripts(markup)
+    markup = _tags_replaced(_BLOCK_TAG, "\n", markup)
+    return html.unescape(_tags_replaced(_TAG, "", markup))
+
+
+def _without_scripts(markup: str) -> str:
+    """``markup`` without its ``<script>...</script>`` and ``<style>...</style>`` elements.
+
+    Each element runs to the first closing tag of its name; an opening tag with no
+    closing one after it stays, and so does every later one of that name (which is what
+    a single pattern did, by searching the rest of the text again from each of them).
+    """
+    kept: list[str] = []
+    pos = start = 0
+    unclosed: set[str] = set()
+    while m := _SCRIPT.search(markup, start):
+        name = m.group(1).lower()
+        end = None if name in unclosed else _SCRIPT_END[name].search(markup, m.end())
+        if end is None:
+            unclosed.add(name)
+            start = m.end()
+            continue
+        kept.append(markup[pos : m.start()])
+        pos = start = end.end()
+    kept.append(markup[pos:])
+    return "".join(kept)
+
+
+def _tags_replaced(tag: re.Pattern[str], replacement: str, markup: str) -> str:
+    """``tag.sub(replacement, markup)``, looking for tags only before the last ``>``.
+
+    Every tag ends with ``>``, so none starts after it; but each ``<`` there would be
+    tried against the whole rest of the text (quadratic in a long run of ``<``).
+    """
+    end = markup.rfind(">") + 1
+    return tag.sub(replacement, markup[:end]) + markup[end:] if end else markup
 
 
 def raw_body_lines(mail: Mail) -> list[str]:

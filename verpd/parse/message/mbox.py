@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 # An mbox separator: "From " at the start of a line, an envelope sender and a date ending in the year.
-_MBOX_SEPARATOR = re.compile(rb"(?:^|\n)From \S+ +[^\n]*\b\d{4}\r?\n(?=[!-9;-~]+:)")
+# The blanks after the sender are taken whole (" ++"): giving them back one by one to the rest of
+# the line made a "From x" line with a long run of blanks quadratic (30 s for 64,000 blanks).
+_MBOX_SEPARATOR = re.compile(rb"(?:^|\n)From \S+ ++[^\n]*\b\d{4}\r?\n(?=[!-9;-~]+:)")
 
 
 def split_mbox(raw: bytes) -> list[bytes]:

@@ -10,9 +10,13 @@ as a list of header blocks; 8-bit bytes as surrogate escapes).
 
 It reproduces the email package's defect lists and its recovery from broken
 multiparts (no boundary, no opening or closing boundary line, a truncated copy);
-what it does not model (an mbox ``From `` line inside a part, an empty boundary,
-nesting deeper than 50) it hands to the email package: :func:`read` falls back to
-it whenever the structure is that unusual.
+what it does not model (an mbox ``From `` line inside a part, an empty boundary)
+it hands to the email package: :func:`read` falls back to it whenever the
+structure is that unusual. Parts nested deeper than 50 levels are not read: each
+keeps its body as text (the email package would take time quadratic in the depth
+of nesting, then run out of recursion; no report nests that deep). A part is read
+as a span of the message's text, never copied out of it until it is a payload:
+nesting costs neither a copy of the text per level nor time per level.
 """
 
 from __future__ import annotations
@@ -195,7 +199,7 @@ def _param(piece: str) -> tuple[str, str]:
 def read(text: str) -> Message:
     """The message tree of ``text`` (a message decoded as ASCII with surrogate escapes)."""
     try:
-        root = _message(text, 0)
+        root = _message(text, 0, len(text), 0)
     except (_Unusual, RecursionError):
         return email.message_from_string(text, policy=_POLICY)
     if root.get_content_maintype() == "multipart" and not root.is_multipart():
@@ -203,22 +207,23 @@ def read(text: str) -> Message:
     return root
 
 
-def _message(text: str, depth: int, default_type: str = "text/plain") -> Message:
-    if depth > _MAX_DEPTH:
-        raise _Unusual
+def _message(text: str, start: int, end: int, depth: int, default_type: str = "text/plain") -> Message:
+    """The message in ``text[start:end]``."""
     msg = Parsed(policy=_POLICY)
     if default_type != "text/plain":
         msg.set_default_type(default_type)
-    body = _headers(text, msg)
+    body = _headers(text, start, end, msg)
     maintype = msg.get_content_maintype()
-    if maintype == "multipart":
-        _multipart(body, msg, depth)
+    if depth >= _MAX_DEPTH and (maintype in ("multipart", "message")):
+        msg.set_payload(text[body:end])  # nested too deep: its parts are not read
+    elif maintype == "multipart":
+        _multipart(text, body, end, msg, depth)
     elif msg.get_content_type() == "message/delivery-status":
-        msg.set_payload(_delivery_status(body, depth))
+        msg.set_payload(_delivery_status(text, body, end, depth))
     elif maintype == "message":
-        msg.set_payload([_message(body, depth + 1)])
+        msg.set_payload([_message(text, body, end, depth + 1)])
     else:
-        msg.set_payload(body)
+        msg.set_payload(text[body:end])
     return msg
 
 
@@ -229,17 +234,17 @@ _FIELD = re.compile(r"([\041-\071\073-\176]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)")
 _LINES = re.compile(r"[^\n]*\n|[^\n]+$")
 
 
-def _headers(text: str, msg: Message) -> str:
-    """Add the header fields at the start of ``text`` to ``msg``; return the body."""
-    plain = _PLAIN_BLOCK.match(text)
-    if plain and not text.startswith("From "):
+def _headers(text: str, start: int, end: int, msg: Message) -> int:
+    """Add the header fields at the start of ``text[start:end]`` to ``msg``; return where the body starts."""
+    plain = _PLAIN_BLOCK.match(text, start, end)
+    if plain and not text.startswith("From ", start, end):
         # (name, value) as compat32's header_source_parse: blanks after the colon go,
         # continuation lines stay with their newlines, the last newline goes.
-        fields = _FIELD.findall(text, 0, plain.end(1) - 1)
+        fields = _FIELD.findall(text, start, plain.end(1) - 1)
         msg._headers.extend(fields)
         msg._type = _content_type(fields, msg)
-        return text[plain.end() :]
-    return _headers_line_by_line(text, msg)
+        return plain.end()
+    return _headers_line_by_line(text, start, end, msg)
 
 
 def _content_type(fields: list[tuple[str, str]], msg: Message) -> str | None:
@@ -253,17 +258,16 @@ def _content_type(fields: list[tuple[str, str]], msg: Message) -> str | None:
     return msg.get_default_type()
 
 
-def _headers_line_by_line(text: str, msg: Message) -> str:
+def _headers_line_by_line(text: str, start: int, length: int, msg: Message) -> int:
     """The same, for blocks with odd lines, following the email package's rules line by line."""
-    pos = 0
-    if text.startswith("From "):
+    pos = start
+    if text.startswith("From ", start, length):
         raise _Unusual  # an mbox separator inside a part: leave it to the email package
     fields: list[list[str]] = []
     field_defects: list[errors.MessageDefect] = []  # reported after the block's own (the email package's order)
     dropping = False
-    length = len(text)
     while pos < length:
-        end = text.find("\n", pos)
+        end = text.find("\n", pos, length)
         line_end = length if end < 0 else end
         line = text[pos:line_end]
         if not line:
@@ -290,26 +294,27 @@ def _headers_line_by_line(text: str, msg: Message) -> str:
     for lines in fields:
         name, value = "".join(lines).split(":", 1)
         msg._headers.append((name, value.lstrip(" \t").rstrip("\r\n")))  # as compat32's header_source_parse
-    return text[pos:] if pos <= length else ""
+    return min(pos, length)
 
 
-def _multipart(body: str, msg: Message, depth: int) -> None:
+def _multipart(text: str, start: int, end: int, msg: Message, depth: int) -> None:
+    """Read the parts of the multipart body ``text[start:end]`` into ``msg``."""
     boundary = msg.get_boundary()
     if boundary is None:  # the email package reads the whole body as the payload
         msg.defects.append(errors.NoBoundaryInMultipartDefect())
-        msg.set_payload(body)
+        msg.set_payload(text[start:end])
         return
     if not boundary:
         raise _Unusual  # an empty boundary parameter: the email package's own rules decide
     if str(msg.get("content-transfer-encoding", "8bit")).lower() not in ("7bit", "8bit", "binary"):
         msg.defects.append(errors.InvalidMultipartContentTransferEncodingDefect())  # RFC 2045 §6.4
     default_type = "message/rfc822" if msg.get_content_subtype() == "digest" else "text/plain"
-    marks = _boundaries(body, "--" + boundary)
+    marks = _boundaries(text, start, end, "--" + boundary)
     if not marks or marks[0][2]:
         # No opening boundary line: the text up to a closing one (or the end) is the
         # payload, and what follows is dropped, as the email package does.
         msg.defects.append(errors.StartBoundaryNotFoundDefect())
-        msg.set_payload(body[: marks[0][0]] if marks else body)
+        msg.set_payload(text[start : marks[0][0] if marks else end])
         msg.epilogue = ""
         return
     parts = []
@@ -320,17 +325,17 @@ def _multipart(body: str, msg: Message, depth: int) -> None:
         while i + 1 < len(marks) and marks[i + 1][0] == marks[i][1]:
             i += 1
         last = i + 1 >= len(marks)  # no closing boundary (a truncated copy): the part runs to the end
-        part = _message(body[marks[i][1] : len(body) if last else marks[i + 1][0]], depth + 1, default_type)
+        part = _message(text, marks[i][1], end if last else marks[i + 1][0], depth + 1, default_type)
         _drop_boundary_newline(part)
         parts.append(part)
         if last:
             break
         i += 1
         closed = marks[i][2]
-    preamble = body[: marks[0][0]]
+    preamble = text[start : marks[0][0]]
     msg.preamble = (preamble[:-1] if preamble.endswith("\n") else preamble) if preamble else None
     if closed:
-        msg.epilogue = body[marks[i][1] :]  # everything after the closing boundary line
+        msg.epilogue = text[marks[i][1] : end]  # everything after the closing boundary line
     else:
         msg.defects.append(errors.CloseBoundaryNotFoundDefect())
     msg.set_payload(parts)
@@ -356,36 +361,35 @@ def _drop_boundary_newline(part: Message) -> None:
         last._payload = payload[:-1]
 
 
-def _boundaries(body: str, separator: str) -> list[tuple[int, int, bool]]:
-    """(line start, start of the next line, is it the closing one) of every boundary line.
+def _boundaries(text: str, start: int, length: int, separator: str) -> list[tuple[int, int, bool]]:
+    """(line start, start of the next line, is it the closing one) of every boundary line in ``text[start:length]``.
 
     A boundary line is the separator at the start of a line, optionally ``--``, then
     only blanks (RFC 2046 §5.1.1); text after it (``--b`` inside ``--bx``) is no boundary.
     """
     found = []
-    pos = 0
-    length = len(body)
+    pos = start
     while True:
-        at = body.find(separator, pos)
+        at = text.find(separator, pos, length)
         if at < 0:
             return found
         pos = at + len(separator)
-        if at and body[at - 1] != "\n":
+        if at > start and text[at - 1] != "\n":
             continue
-        end = body.find("\n", pos)
+        end = text.find("\n", pos, length)
         end = length if end < 0 else end
-        rest = body[pos:end]
+        rest = text[pos:end]
         closing = rest.startswith("--")
         if rest[2 if closing else 0 :].strip(" \t"):
             continue
         found.append((at, min(end + 1, length), closing))
-def _delivery_status(body: str, depth: int) -> list[Message]:
-    """The header blocks of a delivery-status body, split as the email package splits them.
+def _delivery_status(text: str, start: int, end: int, depth: int) -> list[Message]:
+    """The header blocks of the delivery-status body ``text[start:end]``, split as the email package splits them.
 
     A block ends at an empty line; that line is consumed, and unless the body ends
     there another block follows (so two empty lines in a row make an empty block).
     """
-    lines = _LINES.findall(body)  # not str.splitlines(): it also splits at \v, \f and other separators
+    lines = _LINES.findall(text, start, end)  # not str.splitlines(): it also splits at \v, \f and other separators
     blocks = []
     i = 0
     while True:
@@ -404,4 +408,4 @@ def _block(text: str, depth: int) -> Message:
         block = Parsed(policy=_POLICY)
         block.set_payload("")
         return block
-    return _message(text, depth)
+    return _message(text, 0, len(text), depth)

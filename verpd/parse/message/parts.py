@@ -50,16 +50,29 @@ def header_text(value: object) -> str:
     return " ".join(str(value).split()) if value is not None else ""
 
 
+# A delivery-status part's payload is a list of header blocks, which are no MIME parts.
+_BLOCK_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+_NOT_THE_REPORT = RETURNED_COPY_TYPES | _BLOCK_TYPES
+
+
 def walk_report(msg: Message) -> Iterator[Message]:
     """Every part of ``msg`` except what lies inside a returned copy of the original."""
-    yield msg
-    if msg.get_content_type() in RETURNED_COPY_TYPES or not msg.is_multipart():
-        return
-    payload = msg.get_payload()
-    if isinstance(payload, list):
-        for part in payload:
-            if isinstance(part, Message):
-                yield from walk_report(part)
+    return walk_parts(msg, _NOT_THE_REPORT)
+
+
+def walk_parts(msg: Message, closed: frozenset[str] = _BLOCK_TYPES) -> Iterator[Message]:
+    """``msg`` and its parts, depth first, not looking inside parts of the ``closed`` types.
+
+    Unlike ``Message.walk`` it does not go into a delivery-status part's header blocks
+    (a report may hold a hundred thousand), and it keeps no generator per level.
+    """
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        yield part
+        payload = part._payload  # is_multipart() and get_payload() without their calls
+        if isinstance(payload, list) and payload and part.get_content_type() not in closed:
+            stack += [p for p in reversed(payload) if isinstance(p, Message)]
 
 
 def part_text(part: Message) -> str:

@@ -7,15 +7,55 @@ codes, the command in progress) is ``verpd.smtp``'s.
 from __future__ import annotations
 
 import re
+from email.utils import getaddresses
 
 from verpd.model import RecipientFacts
 from verpd.smtp import TYPE_PREFIX, find_reply_code, find_status_beside_ips
 
+# Characters of one recipient's diagnostic that a report keeps. A report may name thousands
+# of recipients, and some formats give each the same long text: output stays bounded.
+MAX_DIAGNOSTIC = 2000
+
 # An address in running text: a local part and a dotted domain, no spaces or brackets.
-ADDRESS = re.compile(r"""[^\s<>()\[\]@,;:"'`]+@(?:[^\s<>()\[\]@,;:"'`.]+\.)+[^\s<>()\[\]@,;:"'`.]+""")
+ADDRESS_PATTERN = r"""[^\s<>()\[\]@,;:"'`]+@(?:[^\s<>()\[\]@,;:"'`.]+\.)+[^\s<>()\[\]@,;:"'`.]+"""
+# Searched for, a match starts only where a word starts (after a blank, a bracket, punctuation
+# or an @), never inside one: trying every position of a long word costs time quadratic in its
+# length (a 16,000-character word took 2 s), and inside a word it would only find a tail of it.
+ADDRESS = re.compile(r"""(?<![^\s<>()\[\]@,;:"'`])""" + ADDRESS_PATTERN)
+# A detector's own pattern for an address keeps ``@`` out of the domain part
+# (``[^<>\s]+@[^<>\s@]+``): with ``@`` allowed on both sides, a line of ``a@a@a@...``
+# makes it try each ``@`` against the rest of the line, in time quadratic in its length.
+
+# What separates the words that may be addresses: blanks, brackets and ,;:
+_NOT_IN_ADDRESS = re.compile(r"[\s<>()\[\],;:]+")
+
+
 def find_addresses(text: str) -> list[str]:
     """Every address in ``text``, in order, without surrounding punctuation."""
     return [m.group(0).rstrip(".") for m in ADDRESS.finditer(text)]
+
+
+def address_words(text: str) -> list[str]:
+    """The words of ``text`` that may be addresses, lower-cased: runs holding an ``@`` between
+    blanks, brackets and ``,;:``, with quotes and a final dot stripped.
+
+    They are keys for finding where a text names an address (``<bob@example.org>:``,
+    ``rfc822;bob@example.org``, ``bob@example.org...``) by one pass over the text, instead of
+    a search of the whole text for each address.
+    """
+    if "@" not in text:
+        return []
+    return [word.strip("\"'`.").lower() for word in _NOT_IN_ADDRESS.split(text) if "@" in word]
+
+
+def mailboxes(values: list[str]) -> list[tuple[str, str]]:
+    """``email.utils.getaddresses(values)``: (display name, address) pairs; for a value whose
+    comments nest too deep for its recursion (a forged header of a thousand ``(``), the
+    addresses found in the text instead of an error."""
+    try:
+        return getaddresses(values)
+    except RecursionError:
+        return [("", address) for address in find_addresses(" ".join(values))]
 
 
 def normalize_address(text: str) -> str:
