@@ -165,6 +165,9 @@ class Rule(enum.StrEnum):
 
 
 STRONG_RULES = frozenset({Rule.PROVIDER, Rule.STATUS, Rule.PHRASE})
+# Detectors that guess at a format they do not know (the fallback, the one-sentence reader):
+# what they read is never evidence enough for a hard verdict.
+GUESSING_DETECTORS = frozenset({"fallback", "minimal"})
 
 
 @dataclass(frozen=True)
@@ -179,8 +182,8 @@ class Evidence:
     @property
     def strong(self) -> bool:
         """Whether this evidence may make a failure hard: a specific code, a known wording or a
-        provider's own rule, read by a detector that knows the format (not the fallback's guess)."""
-        return self.rule in STRONG_RULES and self.detector != "fallback"
+        provider's own rule, read by a detector that knows the format (not a guessing reader's)."""
+        return self.rule in STRONG_RULES and self.detector not in GUESSING_DETECTORS
 
     def as_dict(self) -> dict[str, str | None]:
         return {"rule": self.rule.value, "detector": self.detector, "ref": self.ref, "source": self.source}
