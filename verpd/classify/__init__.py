@@ -131,7 +131,7 @@ def classify(facts: RecipientFacts, kind: ReportKind = ReportKind.BOUNCE, detect
 
 
 def severity(reason: R, facts: RecipientFacts, evidence: Evidence) -> Severity:
-    """Hard only where the address itself is dead, the failure is permanent, and the evidence strong."""
+    """Hard only where the address itself is dead, the sending MTA has given up, and the evidence is strong."""
     if reason in NOT_FAILURES:
         return Severity.NONE
     if not evidence.strong or facts.action == "delayed":

@@ -52,9 +52,6 @@ class Table:
         found = matcher.first(text)
         return None if found is None else kept[found]
 
-    def search(self, text: str) -> bool:
-        return self._matcher.first(text) is not None
-
     def ref(self, index: int) -> str:
         return f"{self.reason.value}#{index}"
 
