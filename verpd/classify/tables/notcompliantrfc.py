@@ -17,4 +17,5 @@ ROWS = (
     Phrase(r"missing (?:a )?(?:required )?(?:date|from|message-id|to) header", "unidentified", "no primary source found (RFC 5322 §3.6 requires Date and From); narrow"),
     Phrase(r"bare (?:lf|cr)", "common (RFC 5321 §2.3.8 wording)", "RFC 5321 §2.3.8 (bare CR or LF not permitted); Postfix's 'Bare <LF> received' is row 0, qmail's smtplf notice row 3"),
     Phrase(r"(reject|bounce), id=[^ ]+ - bad header", "amavisd-new (content filter, SMTP/LMTP reply relayed by the MTA)", "tajohnson/amavisd-new@bc8bc02509 amavisd:1840-1866 (%smtp_reason_by_ccat) and amavisd:15288-15300 (status by category) + amavisd:15331-15338 ('Reject'/'Bounce' prefix)"),
+    Phrase(r"messages missing a valid address in from: header, or having no from: header, are not accepted", "Google Gmail / Workspace", "https://support.google.com/a/answer/3726730 (SMTP error reference: 550 5.7.1 'Messages missing a valid address in From: header, or having no From: header, are not accepted')"),
 )

@@ -23,4 +23,5 @@ ROWS = (
     Phrase(r"user or domain is disabled", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/Suspend.pm)"),
     Phrase(r"mailbox is inactive", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/UserUnknown.pm)"),
     Phrase(r"user not active", "unknown", "no primary source found (listed by Sisimai lib/Sisimai/Reason/UserUnknown.pm); RFC 821 Appendix example '450 User not active now' (apache/james-project@20bf8083e3 src/site/resources/server/rfclist/smtp/rfc0821.txt:3322) refers to terminal delivery (SEND), not to a mailbox"),
+    Phrase(r"the email account that you tried to reach is (?:disabled|inactive)", "Google Gmail / Workspace", "https://support.google.com/a/answer/3726730 (SMTP error reference: 550 5.2.1 'The email account that you tried to reach is disabled' / 'inactive')"),
 )
