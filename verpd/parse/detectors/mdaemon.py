@@ -50,16 +50,17 @@ _MARKERS = (
     "failed address:",
 )
 _FAILED = LazyPattern(r"^\s*failed\s+address(?:es)?\s*:\s*<?(" + ADDRESS.pattern + r")>?\s*(.*)$", re.IGNORECASE)
+# Runs of blanks and bracketed runs are read whole (see verpd.parse.message.text's note on address patterns).
 _LIST_INTRO = LazyPattern(
     r"(?:could\s+not\s+be\s+delivered\s+to\s+the\s+following\s+recipients|following\s+recipients\s+were\s+unable\s+to\s+be\s+reached|"
-    r"no\s+se\s+pudo\s+entregar\s+a\s+los\s+destinatarios\s+siguientes)\s*:?\s*$",
+    r"no\s+se\s+pudo\s+entregar\s+a\s+los\s+destinatarios\s+siguientes)\s*+:?+\s*+$",
     re.IGNORECASE,
 )
-_LISTED = LazyPattern(r"^\s*<?(" + ADDRESS.pattern + r")>?\s*(?:\((.*)\))?\s*$")
+_LISTED = LazyPattern(r"^\s*<?(" + ADDRESS.pattern + r")>?+\s*+(?:\((.*)\))?\s*$")
 _TRANSCRIPT = LazyPattern(r"session\s+transcript|transcripci[óo]n\s+de\s+la\s+sesi[óo]n", re.IGNORECASE)
 _TRANSCRIPT_END = LazyPattern(r"^\s*-{3,}\s*end\b|^\s*={3,}\s*$", re.IGNORECASE)
 _LOG_PREFIX = LazyPattern(r"^\s*(?:\w{3}\s+\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d(?:\.\d+)?:\s*)?(?:(-->|<--)\s*)?")
-_RCPT = LazyPattern(r"^RCPT\s+TO\s*:\s*<([^<>\s]+@[^<>\s]+)>", re.IGNORECASE)
+_RCPT = LazyPattern(r"^RCPT\s+TO\s*:\s*<(?=[^<>\s]+@[^<>\s])([^<>\s]++)>", re.IGNORECASE)
 _DATA = LazyPattern(r"^(?:DATA|\.)\s*$|^Sending\s+<", re.IGNORECASE)
 _MAIL = LazyPattern(r"^MAIL\s+FROM\s*:", re.IGNORECASE)
 _REPLY = LazyPattern(r"^([2-5]\d\d)([ -])")
