@@ -11,11 +11,10 @@ live here so that every such reader applies them the same way.
 from __future__ import annotations
 
 import re
-from email.utils import getaddresses
 
 from verpd.parse.message.mail import FEEDBACK_REPORT_TYPES, Mail
 from verpd.parse.message.parts import header_text
-from verpd.parse.message.text import LazyPattern
+from verpd.parse.message.text import LazyPattern, mailboxes
 
 # --- is it from a mail system? -------------------------------------------------------------
 
@@ -46,7 +45,7 @@ CHALLENGE_WORDS = LazyPattern(
 
 def daemon_sender(mail: Mail) -> bool:
     """Whether From: names a mail system (MAILER-DAEMON, postmaster, "Mail Delivery System", ...)."""
-    for name, address in getaddresses([mail.sender]):
+    for name, address in mailboxes([mail.sender]):
         local = address.rpartition("@")[0] if "@" in address else address
         if _DAEMON_LOCAL.match(local.strip("<> ")) or (name and _DAEMON_NAME.search(name)):
             return True
@@ -116,7 +115,7 @@ def own_addresses(mail: Mail) -> set[str]:
     if original is not None:
         for name in ("From", "Sender", "Reply-To", "Return-Path", "Errors-To"):
             values += [header_text(v) for v in original.get_all(name) or []]
-    return {address.lower() for _, address in getaddresses(values) if "@" in address}
+    return {address.lower() for _, address in mailboxes(values) if "@" in address}
 
 
 def usable(address: str, own: set[str]) -> bool:
