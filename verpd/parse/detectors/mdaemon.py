@@ -34,6 +34,7 @@ carries it.
 from __future__ import annotations
 
 import re
+from collections import deque
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
@@ -137,7 +138,7 @@ class _Session:
 def _transcript(lines: list[str]) -> _Session:
     session = _Session()
     accepted: list[str] = []
-    waiting: list[str] = []  # RCPT commands sent whose reply has not been read yet (pipelining)
+    waiting: deque[str] = deque()  # RCPT commands sent whose reply has not been read yet (pipelining), oldest first
     stage = "CONN"
     reply: list[str] = []
     started = False
@@ -169,7 +170,7 @@ def _transcript(lines: list[str]) -> _Session:
         if code == "220" and session.remote is None:
             session.remote = text.split()[1] if len(text.split()) > 1 and "." in text.split()[1] else None
         if stage == "RCPT" and waiting:
-            address = waiting.pop(0)
+            address = waiting.popleft()
             if code[0] == "2":
                 accepted.append(address)
             elif code[0] in "45":
