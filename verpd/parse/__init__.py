@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from email.utils import getaddresses
 
 from verpd.model import Command, RecipientFacts, Report, ReportKind
 from verpd.parse.message.mail import Mail, decode_words
 from verpd.parse.message.mbox import split_mbox
 from verpd.parse.message.parts import header_text
-from verpd.parse.message.text import MAX_DIAGNOSTIC, is_internet_address, normalize_address, x400_name
+from verpd.parse.message.text import MAX_DIAGNOSTIC, is_internet_address, mailboxes, normalize_address, x400_name
 from verpd.parse.registry import DETECTORS, Detector
 from verpd.smtp import find_command, find_reply_code, settle
 
@@ -167,7 +166,7 @@ class _ReturnedRecipients:
             return index
         values = [decode_words(header_text(v)) for key in ("To", "Cc") for v in returned.get_all(key) or []]
         addresses: dict[str, str] = {}
-        for display, address in getaddresses(values):
+        for display, address in mailboxes(values):  # never a RecursionError on comments nested a thousand deep
             if is_internet_address(address):
                 addresses[address.lower()] = address
                 for key in {display.casefold(), address.rpartition("@")[0].casefold()} - {""}:

@@ -27,7 +27,9 @@ from verpd.parse.message.parts import header_text
 from verpd.parse.message.text import find_addresses, normalize_address
 
 _PHRASES = ("pre-approved", "waiting for approval", "guest list", "waiting list")
-_YOUR_MESSAGE = re.compile(r"your message\s+(?:to|for)\s+<?([^<>\s]+@[^<>\s]+?)>?[\s,.]", re.IGNORECASE)
+_YOUR_MESSAGE = re.compile(r"your message\s+(?:to|for)\s+<?", re.IGNORECASE)
+_RUN = re.compile(r"[^<>\s]*")  # the address and whatever sticks to it: no blank, no bracket
+_AFTER = re.compile(r">?[\s,.]")  # what may follow the address
 
 
 class BoxbeDetector:
@@ -62,7 +64,33 @@ def _dsn_recipients(mail: Mail) -> list[str]:
 
 
 def _named(mail: Mail) -> list[str]:
-    return [m.group(1).rstrip(".") for m in _YOUR_MESSAGE.finditer(mail.text[:4000])]
+    return [address.rstrip(".") for address in _your_message_to(mail.text[:4000])]
+
+
+def _your_message_to(text: str) -> list[str]:
+    r"""What ``your message\s+(?:to|for)\s+<?([^<>\s]+@[^<>\s]+?)>?[\s,.]`` finds in ``text`` (group 1 of each match).
+
+    Read in one pass: that pattern tries each ``@`` of a run such as ``a@a@a@...`` against
+    the rest of the run, in time quadratic in its length. It takes the last ``@`` (after the
+    run's first character) that some end of an address follows, then the first such end after
+    it: a ``,`` or ``.`` at least two characters on, or the run's end followed by a blank,
+    ``,``, ``.``, or ``>`` and one of those.
+    """
+    found = []
+    pos = 0
+    while m := _YOUR_MESSAGE.search(text, pos):
+        start = m.end()
+        run_end = _RUN.match(text, start).end()
+        last_end = run_end if _AFTER.match(text, run_end) else max(text.rfind(",", start, run_end), text.rfind(".", start, run_end))
+        at = text.rfind("@", start + 1, last_end - 1) if last_end > start else -1
+        if at < 0:
+            pos = m.start() + 1
+            continue
+        ends = [i for i in (text.find(",", at + 2, run_end), text.find(".", at + 2, run_end)) if i >= 0]
+        end = min(ends) if ends else run_end
+        found.append(text[start:end])
+        pos = _AFTER.match(text, end).end()  # type: ignore[union-attr]  # an end is always followed by one
+    return found
 
 
 def _returned_recipients(mail: Mail) -> list[str]:

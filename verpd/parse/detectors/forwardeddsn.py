@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from email.errors import MessageError
 from email.message import Message
+from itertools import islice
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.detectors.dsn import DeliveryStatusDetector
@@ -30,6 +31,7 @@ from verpd.parse.message.parts import header_text, walk_report
 from verpd.parse.message.text import find_addresses
 
 _ATTACHED = frozenset({"message/rfc822", "message/global"})
+MAX_SENT_TO = 20  # addresses of the attached report's To: looked for in the text
 _STANDARD = DeliveryStatusDetector()
 
 
@@ -75,6 +77,11 @@ def _is_delivery_report(inner: Message) -> bool:
 
 
 def _names_its_recipient(mail: Mail, inner: Message) -> bool:
-    """Whether the outer text names an address the attached report was sent to."""
+    """Whether the outer text names an address the attached report was sent to (one of its first ``MAX_SENT_TO``).
+
+    A delivery report goes to one address, the envelope sender; each address is looked for in the
+    whole text, so a forged ``To:`` of thousands would cost time quadratic in the message's size.
+    """
     text = mail.text_lower
-    return any(address.lower() in text for value in inner.get_all("To") or [] for address in find_addresses(header_text(value)))
+    addresses = (address for value in inner.get_all("To") or [] for address in find_addresses(header_text(value)))
+    return any(address.lower() in text for address in islice(addresses, MAX_SENT_TO))

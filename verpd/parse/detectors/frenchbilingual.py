@@ -52,15 +52,17 @@ _FR_FAILURE = LazyPattern(
     re.IGNORECASE,
 )
 _FR_SENDER = re.compile(r"\b(?:de|du)\s+(?:la\s+)?(?:messagerie|courrier|courriel)\b|\bmessagerie\b", re.IGNORECASE)
+# Runs of blanks before an address or after a label's "/" are read whole (see verpd.parse.message.text's
+# note on address patterns).
 _ADDRESS_LABEL = LazyPattern(
     r"^\s*(?:adresses?(?:\(s\))?(?:\s+(?:en\s+erreur|invalides?|refus[ée]es?|non\s+remises?|inconnues?))?|destinataires?(?:\(s\))?(?:\s+(?:en\s+erreur|invalides?|refus[ée]s?|inconnus?))?|"
     r"(?:failed|invalid|rejected)\s+(?:address(?:es|\(es\))?|recipients?(?:\(s\))?)|recipients?(?:\(s\))?)"
-    r"(?:\s*/\s*[^:]{0,60}?)?\s*:\s*(?P<rest>.*)$",
+    r"(?:\s*/\s*+[^:]{0,60}?)?\s*:\s*(?P<rest>.*)$",
     re.IGNORECASE,
 )
 _FAILED_LABEL = re.compile(r"erreur|invalid|refus|non\s+remis|inconnu|failed|rejected", re.IGNORECASE)
 _REASON_LABEL = LazyPattern(
-    r"^\s*(?:raison|motif|cause|erreur|d[ée]tails?|diagnostic|reason|error|details?)(?:\s*/\s*[^:]{0,40}?)?\s*:\s*(.*)$",
+    r"^\s*(?:raison|motif|cause|erreur|d[ée]tails?|diagnostic|reason|error|details?)(?:\s*/\s*+[^:]{0,40}?)?\s*:\s*(.*)$",
     re.IGNORECASE,
 )
 _LIST_HEADING = LazyPattern(r"(?:destinataires?|adresses?)(?:\(s\))?\s+suivante?s?(?:\(s\))?\s*:|following\s+(?:recipients?|address(?:es)?)(?:\(s\)|\(es\))?\s*:", re.IGNORECASE)
@@ -70,7 +72,7 @@ _SENTENCE = LazyPattern(
     r"(?:(?:votre|le)\s+message\s+(?:[àa]|pour)|(?:your|the)\s+message\s+(?:to|for))\s+[<\"']?(" + ADDRESS.pattern + r")[>\"']?\s+"
     r"(?:n'a\s+(?:pas\s+)?pu|n'a\s+pas\s+[ée]t[ée]|could\s+not|couldn't|cannot|was\s+not|has\s+not\s+been)"
     r"|(?:n'a\s+(?:pas\s+)?pu\s+[êe]tre\s+(?:d[ée]livr|remis|livr|distribu|transmis)[ée]*s?|n'a\s+pas\s+[ée]t[ée]\s+(?:d[ée]livr|remis|distribu)[ée]*s?|could\s+not\s+be\s+delivered)"
-    r"\s+(?:[àa]|au|aux|to)\s*:?\s*[<\"']?(" + ADDRESS.pattern + r")",
+    r"\s+(?:[àa]|au|aux|to)\s*+:?+\s*+[<\"']?+(" + ADDRESS.pattern + r")",
     re.IGNORECASE,
 )
 

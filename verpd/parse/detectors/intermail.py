@@ -51,8 +51,9 @@ _SIGN_OFF = b"if you feel this message to be in"
 _INTRO = re.compile(r"^\s*this message was undeliverable due to the following reason", re.IGNORECASE)
 _RELAYED = re.compile(r"relayed to a machine which\s+does not handle delivery status", re.IGNORECASE)
 _END = re.compile(r"^\s*please reply to\b", re.IGNORECASE)
-_RECIPIENT = re.compile(r"^\s*Recipient:\s*<?([^<>\s]+@[^<>\s]+?)>?\s*$", re.IGNORECASE)
-_INLINE = re.compile(r"^\s*<([^<>\s]+@[^<>\s]+)>:\s*(\S.*)$")  # "<bob@example.com>: 550 user unknown ..."
+# Bracketed runs and blanks are read whole (see verpd.parse.message.text's note on address patterns).
+_RECIPIENT = re.compile(r"^\s*Recipient:\s*+<?+(?=[^<>\s]+@[^<>\s])([^<>\s]++)>?\s*$", re.IGNORECASE)
+_INLINE = re.compile(r"^\s*<(?=[^<>\s]+@[^<>\s])([^<>\s]++)>:\s*(\S.*)$")  # "<bob@example.com>: 550 user unknown ..."
 _REASON = re.compile(r"^\s*Reason:\s*(.*)$", re.IGNORECASE)
 _SENT = re.compile(r"^\s*>>>\s*(.*)$")
 _ANSWER = re.compile(r"^\s*<<<\s*(.*)$")

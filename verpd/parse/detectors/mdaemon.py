@@ -34,6 +34,7 @@ carries it.
 from __future__ import annotations
 
 import re
+from collections import deque
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
@@ -50,16 +51,17 @@ _MARKERS = (
     "failed address:",
 )
 _FAILED = LazyPattern(r"^\s*failed\s+address(?:es)?\s*:\s*<?(" + ADDRESS.pattern + r")>?\s*(.*)$", re.IGNORECASE)
+# Runs of blanks and bracketed runs are read whole (see verpd.parse.message.text's note on address patterns).
 _LIST_INTRO = LazyPattern(
     r"(?:could\s+not\s+be\s+delivered\s+to\s+the\s+following\s+recipients|following\s+recipients\s+were\s+unable\s+to\s+be\s+reached|"
-    r"no\s+se\s+pudo\s+entregar\s+a\s+los\s+destinatarios\s+siguientes)\s*:?\s*$",
+    r"no\s+se\s+pudo\s+entregar\s+a\s+los\s+destinatarios\s+siguientes)\s*+:?+\s*+$",
     re.IGNORECASE,
 )
-_LISTED = LazyPattern(r"^\s*<?(" + ADDRESS.pattern + r")>?\s*(?:\((.*)\))?\s*$")
+_LISTED = LazyPattern(r"^\s*<?(" + ADDRESS.pattern + r")>?+\s*+(?:\((.*)\))?\s*$")
 _TRANSCRIPT = LazyPattern(r"session\s+transcript|transcripci[óo]n\s+de\s+la\s+sesi[óo]n", re.IGNORECASE)
 _TRANSCRIPT_END = LazyPattern(r"^\s*-{3,}\s*end\b|^\s*={3,}\s*$", re.IGNORECASE)
 _LOG_PREFIX = LazyPattern(r"^\s*(?:\w{3}\s+\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d(?:\.\d+)?:\s*)?(?:(-->|<--)\s*)?")
-_RCPT = LazyPattern(r"^RCPT\s+TO\s*:\s*<([^<>\s]+@[^<>\s]+)>", re.IGNORECASE)
+_RCPT = LazyPattern(r"^RCPT\s+TO\s*:\s*<(?=[^<>\s]+@[^<>\s])([^<>\s]++)>", re.IGNORECASE)
 _DATA = LazyPattern(r"^(?:DATA|\.)\s*$|^Sending\s+<", re.IGNORECASE)
 _MAIL = LazyPattern(r"^MAIL\s+FROM\s*:", re.IGNORECASE)
 _REPLY = LazyPattern(r"^([2-5]\d\d)([ -])")
@@ -136,7 +138,7 @@ class _Session:
 def _transcript(lines: list[str]) -> _Session:
     session = _Session()
     accepted: list[str] = []
-    waiting: list[str] = []  # RCPT commands sent whose reply has not been read yet (pipelining)
+    waiting: deque[str] = deque()  # RCPT commands sent whose reply has not been read yet (pipelining), oldest first
     stage = "CONN"
     reply: list[str] = []
     started = False
@@ -168,7 +170,7 @@ def _transcript(lines: list[str]) -> _Session:
         if code == "220" and session.remote is None:
             session.remote = text.split()[1] if len(text.split()) > 1 and "." in text.split()[1] else None
         if stage == "RCPT" and waiting:
-            address = waiting.pop(0)
+            address = waiting.popleft()
             if code[0] == "2":
                 accepted.append(address)
             elif code[0] in "45":

@@ -49,7 +49,8 @@ _END = re.compile(
     r"^\s*(?:the message (?:subject|date|identifier|reference) was|please do not reply|please visit|-{2,} ?below this line)",
     re.IGNORECASE,
 )
-_QMAIL_RECIPIENT = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:\s*(.*)$")
+# The bracketed run is read whole (see verpd.parse.message.text's note on address patterns).
+_QMAIL_RECIPIENT = re.compile(r"^<(?=[^<>\s]+@[^<>\s])([^<>\s]++)>:\s*(.*)$")
 _REASON = re.compile(r"^\s*Reason:\s*(.*)$", re.IGNORECASE)
 
 

@@ -52,21 +52,25 @@ MAX_RECIPIENTS = 10
 MAX_DIAGNOSTIC = 1000  # characters of a sentence or paragraph kept as a diagnostic
 _CUES = ("deliver", "reject", "refused", "returned", "bounced", "reach")  # one is in every sentence below
 
-_ADDR = r"[<\"'(\[]?\s*(" + ADDRESS.pattern + r")\s*[>\"')\]]?"
+# An address in brackets or quotes, and the blanks around it, each run of blanks read whole (see
+# verpd.parse.message.text's note on address patterns: 2000 blanks after "could not deliver to" took 34 s).
+_ADDR = r"[<\"'(\[]?+\s*+(" + ADDRESS.pattern + r")"
+_END = r"\s*+[>\"')\]]?+"  # the address ends the sentence
+_THEN = r"(?:\s*+[>\"')\]]\s++|\s++)"  # words follow the address
 _NOT = r"(?:could\s*not|couldn't|cannot|can't|can\s+not|was\s+not|wasn't|has\s+not\s+been|hasn't\s+been|did\s+not|didn't|were\s+not|unable\s+to|failed\s+to|not\s+able\s+to)"
 _SENTENCE = LazyPattern(
     # "Your message to <addr> could not be delivered", "The message for <addr> was rejected"
-    r"\b(?:(?:your|the|this)\s+)?(?:e-?mail\s+|mail\s+)?message(?:\s+\"[^\"]{0,120}\")?\s+(?:to|for|addressed\s+to)\s+" + _ADDR + r"\s+"
+    r"\b(?:(?:your|the|this)\s+)?(?:e-?mail\s+|mail\s+)?message(?:\s+\"[^\"]{0,120}\")?\s+(?:to|for|addressed\s+to)\s++" + _ADDR + _THEN +
     r"(?:" + _NOT + r"\s+(?:be\s+)?(?:deliver(?:ed)?|reach(?:ed)?|sent|transmitted|relayed)|(?:was|is|has\s+been)\s+(?:undeliverable|rejected|refused|returned|bounced|not\s+accepted))"
     # "... could not be delivered to <addr>", "We were unable to deliver your message to <addr>"
-    r"|" + _NOT + r"\s+(?:be\s+)?deliver(?:ed)?\s+(?:(?:your|the|this)\s+(?:e-?mail\s+|mail\s+)?(?:message|mail|e-?mail)(?:\s+\"[^\"]{0,120}\")?\s+)?to\s*:?\s*" + _ADDR +
+    r"|" + _NOT + r"\s+(?:be\s+)?deliver(?:ed)?\s+(?:(?:your|the|this)\s+(?:e-?mail\s+|mail\s+)?(?:message|mail|e-?mail)(?:\s+\"[^\"]{0,120}\")?\s+)?to\s*+:?+\s*+" + _ADDR + _END +
     # "Delivery to <addr> failed", "Delivery to the following recipient failed: <addr>", "undeliverable to <addr>"
-    r"|\bdelivery\s+(?:of\s+(?:your|the)\s+message\s+)?to\s+" + _ADDR + r"\s+(?:has\s+)?failed"
-    r"|\bdelivery\s+to\s+the\s+following\s+recipient\s+(?:has\s+)?failed(?:\s+permanently)?\s*:?\s*" + _ADDR +
-    r"|\bundeliverable\s+to\s*:?\s*" + _ADDR,
+    r"|\bdelivery\s+(?:of\s+(?:your|the)\s+message\s+)?to\s++" + _ADDR + _THEN + r"(?:has\s+)?failed"
+    r"|\bdelivery\s+to\s+the\s+following\s+recipient\s+(?:has\s+)?failed(?:\s++permanently)?\s*+:?+\s*+" + _ADDR + _END +
+    r"|\bundeliverable\s+to\s*+:?+\s*+" + _ADDR + _END,
     re.IGNORECASE,
 )
-_HEADING = LazyPattern(r"\bdelivery\s+to\s+the\s+following\s+recipient\s+(?:has\s+)?failed(?:\s+permanently)?\s*:?\s*$", re.IGNORECASE)
+_HEADING = LazyPattern(r"\bdelivery\s+to\s+the\s+following\s+recipient\s+(?:has\s+)?failed(?:\s++permanently)?+\s*+:?+\s*+$", re.IGNORECASE)
 # What says why: a reason clause, a code, or words naming the failure (the fallback's "strong" words).
 _WHY = LazyPattern(
     r"\bbecause\b|\bdue\s+to\b|\breason\b|(?<![\d.:/-])[45]\d\d(?![\d.:/])|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}(?![\d.])|"

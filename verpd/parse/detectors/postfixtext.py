@@ -61,7 +61,8 @@ _LETTER = (
     "i'm sorry to have to inform you that your message could not",
     "--- delivery error report follows ---",
 )
-_RECIPIENT = LazyPattern(r"^<([^<>\s]+@[^<>\s]+)>(?:\s+\(expanded from <([^<>]*)>\))?:\s*(.*)$")
+# The bracketed run is read whole (see verpd.parse.message.text's note on address patterns).
+_RECIPIENT = LazyPattern(r"^<(?=[^<>\s]+@[^<>\s])([^<>\s]++)>(?:\s+\(expanded from <([^<>]*)>\))?:\s*(.*)$")
 _COPY = LazyPattern(r"^\s*--- (?:undelivered message (?:follows|unavailable)|delivery error report unavailable) ---", re.IGNORECASE)
 _REMOTE = LazyPattern(r"\b(?:host|connect to)\s+([^\s\[\]]+)\[[^\]]*\]", re.IGNORECASE)
 _WARNING = "this is a warning only"

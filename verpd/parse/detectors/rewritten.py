@@ -32,9 +32,10 @@ from verpd.parse.message.text import ADDRESS, LazyPattern, reply_facts
 MAX_RECIPIENTS = 50
 MAX_DIAGNOSTIC = 1000  # characters of a paragraph kept as a diagnostic
 _CUES = ("addressed to", "original recipient")
+# Blanks before the address are read whole (see verpd.parse.message.text's note on address patterns).
 _ORIGINAL = LazyPattern(
     r"(?:(?:originally|initially)\s+(?:addressed|sent|directed)\s+to|original\s+(?:message|mail|e-?mail)\s+was\s+(?:addressed|sent)\s+to|"
-    r"original(?:ly)?\s+(?:intended\s+)?recipient(?:\s+address)?(?:\s+(?:was|is))?)\s*:?\s*[<\"'(\[]*\s*(" + ADDRESS.pattern + r")",
+    r"original(?:ly)?\s+(?:intended\s+)?recipient(?:\s+address)?(?:\s+(?:was|is))?)\s*+:?+\s*+[<\"'(\[]*+\s*+(" + ADDRESS.pattern + r")",
     re.IGNORECASE,
 )
 _FAILED = LazyPattern(

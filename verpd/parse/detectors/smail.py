@@ -23,9 +23,11 @@ from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
 from verpd.parse.message.text import ADDRESS, reply_facts
 
-_FAILED = re.compile(r"^\|?-{5,}\s*failed addresses follow:?\s*-*\|?\s*$", re.IGNORECASE)
-_BANNER = re.compile(r"^\|?-{5,}\s*[\w ]+follows?:?\s*-*\|?\s*$", re.IGNORECASE)
-_ENTRY = re.compile(r"^\s?<?([^\s<>]+@[^\s<>]+?)>?(?:\s+\.\.\.\s*(.*))?\s*$")
+# Runs of blanks and the address's run are read whole (see verpd.parse.message.text's note on address patterns).
+_FAILED = re.compile(r"^\|?-{5,}\s*failed addresses follow:?+\s*+-*+\|?+\s*+$", re.IGNORECASE)
+# ("\s*[\w ]+follows?" read as: the blanks whole, then words, or the blanks' last space standing for them)
+_BANNER = re.compile(r"^\|?-{5,}\s*+(?:[\w ]+|(?<= ))follows?:?+\s*+-*+\|?+\s*+$", re.IGNORECASE)
+_ENTRY = re.compile(r"^\s?+<?+(?=[^\s<>]+@[^\s<>])([^\s<>]++)>?(?:\s+\.\.\.\s*(.*))?\s*$")
 
 
 class SmailDetector:

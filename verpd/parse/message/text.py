@@ -25,6 +25,13 @@ ADDRESS = re.compile(r"""(?<![^\s<>()\[\]@,;:"'`])""" + ADDRESS_PATTERN)
 # A detector's own pattern for an address keeps ``@`` out of the domain part
 # (``[^<>\s]+@[^<>\s@]+``): with ``@`` allowed on both sides, a line of ``a@a@a@...``
 # makes it try each ``@`` against the rest of the line, in time quadratic in its length.
+# Where the address is the whole run between brackets or blanks, the same answer comes from
+# reading the run whole once a look-ahead has found an ``@`` inside it
+# (``<([^<>\s]+@[^<>\s]+)>`` as ``<(?=[^<>\s]+@[^<>\s])([^<>\s]++)>``).
+#
+# Likewise blanks: ``\s*:?\s*`` before something that cannot start with a blank splits a run of
+# n blanks between its two quantifiers in every possible way (n² tries, n³ with three) when what
+# follows fails; a possessive quantifier (``\s*+``, ``:?+``) takes the run whole and answers the same.
 
 # What separates the words that may be addresses: blanks, brackets and ,;:
 _NOT_IN_ADDRESS = re.compile(r"[\s<>()\[\],;:]+")
@@ -151,8 +158,10 @@ _IMCEA_ESCAPE = re.compile(r"\+([0-9A-Fa-f]{2})")
 _X400_NAME = re.compile(r"(?:^|[/;])\s*(?:cn|s)\s*=\s*([^/;]+)", re.IGNORECASE)
 # RFC 5321 §4.1.2 A-d-l: "@" domain *("," "@" domain) ":" before the mailbox
 _SOURCE_ROUTE = re.compile(r"^@[^\s:@,]+(?:\s*,\s*@[^\s:@,]+)*\s*:\s*")
-# user%final.domain[%relay...]@relay: the mailbox is user@final.domain (RFC 1123 §5.2.16)
-_PERCENT_HACK = re.compile(r'([^@%"\s]+)%([^@%"\s]+\.[^@%"\s]+)(?:%[^@"\s]*)?@[^@\s]+')
+# user%final.domain[%relay...]@relay: the mailbox is user@final.domain (RFC 1123 §5.2.16). Each part
+# is read whole (``++``, ``*+``; the dot checked by a look-ahead): "a%b.b.b...b%x@y@z" made the pattern
+# try each dot against the rest, in time quadratic in the address's length.
+_PERCENT_HACK = re.compile(r'([^@%"\s]++)%((?=[^@%"\s]+\.[^@%"\s])[^@%"\s]++)(?:%[^@"\s]*+)?+@[^@\s]++')
 _PRIVATE_DOMAIN = "localhost"
 _PRIVATE_SUFFIXES = (".localhost", ".localdomain", ".local", ".internal", ".home.arpa")
 
