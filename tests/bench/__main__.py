@@ -37,6 +37,7 @@ def main() -> None:
         bench_corpus.run(shared_dir())
     if "parse" in which:
         bench_parse.run_large_dsn(args.recipients)
+        bench_parse.run_hostile_classify()
         if args.corpus.is_dir():
             bench_parse.run(args.corpus, args.repeat, args.rounds)
         else:

@@ -133,3 +133,35 @@ def run_large_dsn(recipients: int = 100_000) -> None:
     elapsed = time.perf_counter() - started
     print(f"parse: DSN of {recipients:,} recipient blocks without Diagnostic-Code, {len(raw) / 1e6:.1f} MB: "
           f"{elapsed:.2f} s ({len(report.recipients)} records: parse.max_recipients and one for the rest)")
+
+
+def run_hostile_classify() -> None:
+    """Classify the diagnostics an attacker would write, at the length parse caps them to, and print the worst.
+
+    Each keyword of every phrase table (the words that make a row's pattern run) is repeated
+    with each of a few separators up to ``MAX_DIAGNOSTIC`` characters: the texts on which a
+    pattern with ``.{1,n}`` or ``\\s*`` between words does the most work. Each text is
+    classified twice and the faster time kept (the first run also compiles the rows).
+    """
+    from verpd.classify import classify
+    from verpd.classify.matching import required_words
+    from verpd.classify.tables import TABLES
+    from verpd.model import RecipientFacts
+    from verpd.parse.message.text import MAX_DIAGNOSTIC
+
+    words = sorted({w for table in TABLES.values() for row in table.rows for w in (required_words(row.pattern) or ())})
+    separators = (" ", "  ", "\t", ". ", "@", "<", "a@")
+
+    def seconds(diagnostic: str) -> float:
+        facts = RecipientFacts(address="user@example.org", action="failed", status="5.0.0", reply_code=550, diagnostic=diagnostic)
+        best = float("inf")
+        for _ in range(2):
+            started = time.perf_counter()
+            classify(facts)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    typical = seconds("550 5.1.1 <user@example.org>: Recipient address rejected: User unknown in virtual mailbox table")
+    worst, word, sep = max((seconds(((w + s) * MAX_DIAGNOSTIC)[:MAX_DIAGNOSTIC]), w, s) for w in words for s in separators)
+    print(f"classify: {len(words) * len(separators):,} hostile diagnostics of {MAX_DIAGNOSTIC} chars ({len(words)} table keywords x "
+          f"{len(separators)} separators): worst {worst * 1e3:.2f} ms ({word!r} + {sep!r} repeated); a typical one {typical * 1e6:.0f} us")

@@ -51,7 +51,7 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import FEEDBACK_REPORT_TYPES, Mail
-from verpd.parse.message.parts import header_text
+from verpd.parse.message.notice import own_addresses, report_lines
 from verpd.parse.message.text import ADDRESS, ADDRESS_PATTERN, LazyPattern, mailboxes
 from verpd.smtp import clean_diagnostic
 
@@ -91,21 +91,6 @@ _AUTO_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Vacation"
 
 # --- where the report ends --------------------------------------------------------------
 
-_COPY = LazyPattern(
-    r"^\s*+(?:"
-    r"[-=_*#|>~+]{2,}+.*?\b(?:original|returned|unsent|undelivered\s+message|copy\s+of|headers?\s+(?:of|follow)|message\s+(?:text|headers?|body|follows)|rfc\s?822|attached\s+message)"
-    r"|(?:original|unsent|returned|undelivered)\s+message\s*(?:follows|below|is\s+(?:attached|included|below))"
-    r"|.*below\s+this\s+line\s+is\s+a\s+copy"
-    r"|.*(?:copy\s+of\s+(?:the|your)\s+(?:original\s+)?message|message\s+headers?\s+follows?|headers?\s+of\s+the\s+original\s+message|original\s+message\s+headers?)"
-    r"|included\s+is\s+a\s+copy"
-    r"|content-type:\s*(?:message/rfc822|text/rfc822-headers)"
-    r")",
-    re.IGNORECASE,
-)
-_HEADER_START = LazyPattern(
-    r"^(?:Received|Return-Path|DKIM-Signature|DomainKey-Signature|Message-I[Dd]|Delivered-To|Authentication-Results|ARC-[\w-]+|X-[\w-]+|MIME-Version|Content-Transfer-Encoding|References|In-Reply-To|Thread-\w+)\s?:",
-    re.IGNORECASE,
-)
 
 # --- what marks an address as failed ----------------------------------------------------
 
@@ -166,10 +151,10 @@ class FallbackDetector:
     def detect(self, mail: Mail) -> list[RecipientFacts] | None:
         if not _looks_like_a_bounce(mail):
             return None
-        lines = _report(mail.lines)
+        lines = report_lines(mail.lines, MAX_LINES)
         if not lines:
             return None
-        own = _own_addresses(mail)
+        own = own_addresses(mail)
         delayed_subject = bool(_DELAY.search(_subject_head(mail.subject)))
         found: dict[str, RecipientFacts] = {}
         mode = None  # after a list sentence: "failed", "permanent", "delayed" (failures) or "success" (deliveries)
@@ -225,27 +210,6 @@ def _daemon_sender(sender: str) -> bool:
     return sender.strip() in ("<>", "") or bool(_DAEMON_NAME.search(sender) and "@" not in sender)
 
 
-def _report(lines: list[str]) -> list[str]:
-    """The report's lines, up to the returned copy of the original."""
-    kept = []
-    for line in lines[:MAX_LINES]:
-        if _COPY.match(line) or _HEADER_START.match(line):
-            break
-        kept.append(line)
-    return kept
-
-
-def _own_addresses(mail: Mail) -> set[str]:
-    """Addresses that are never a failed recipient: the bounce's own and the original sender's."""
-    values = []
-    for name in ("To", "Cc", "From", "Sender", "Reply-To", "Delivered-To", "Return-Path", "Errors-To"):
-        values += mail.headers(name)
-    original = mail.returned
-    if original is not None:
-        for name in ("From", "Sender", "Reply-To", "Return-Path", "Errors-To"):
-            values += [header_text(v) for v in original.get_all(name) or []]
-    own = {address.lower() for _, address in mailboxes(values) if "@" in address}
-    return own
 
 
 def _failed_on_line(lines: list[str], i: int, paragraph_start: int, mode: str | None, own: set[str]) -> list[tuple[str, str]]:

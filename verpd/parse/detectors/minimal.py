@@ -44,7 +44,7 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
-from verpd.parse.message.notice import CHALLENGE_WORDS, daemon_sender, not_a_notice, null_sender, own_addresses, report_lines, usable
+from verpd.parse.message.notice import CHALLENGE_WORDS, daemon_sender, not_a_notice, null_sender, own_addresses, paragraphs_of, report_lines, usable
 from verpd.parse.message.text import ADDRESS, LazyPattern, reply_facts, sole_address
 
 MAX_LINES = 60  # a minimal notice is short; the sentence is near the top
@@ -101,7 +101,7 @@ class MinimalNoticeDetector:
         if not daemon and (mail.header("Auto-Submitted").lower().startswith("auto-replied") or "auto" in mail.header("Precedence").lower()):
             return None  # an RFC 3834 auto-reply from a person's responder, sent from the null sender
         lines = report_lines(mail.lines, MAX_LINES)
-        paragraphs = _paragraphs(lines)
+        paragraphs = paragraphs_of(lines)
         if CHALLENGE_WORDS.search(" ".join(paragraphs)):
             return None
         own = own_addresses(mail)
@@ -114,17 +114,6 @@ class MinimalNoticeDetector:
                 found[address.lower()] = reply_facts(address, _reason(sentence, paragraphs, i), action=action)
         return list(found.values()) or None
 
-
-def _paragraphs(lines: list[str]) -> list[str]:
-    paragraphs: list[str] = []
-    current: list[str] = []
-    for line in lines + [""]:
-        if line.strip():
-            current.append(line.strip())
-        elif current:
-            paragraphs.append(" ".join(current))
-            current = []
-    return paragraphs
 
 
 def _named(paragraphs: list[str], i: int) -> list[tuple[str, str]]:

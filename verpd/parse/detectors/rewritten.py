@@ -26,7 +26,7 @@ import re
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import Mail
-from verpd.parse.message.notice import daemon_sender, not_a_notice, null_sender, own_addresses, report_lines, usable
+from verpd.parse.message.notice import daemon_sender, not_a_notice, null_sender, own_addresses, paragraphs_of, report_lines, usable
 from verpd.parse.message.text import ADDRESS, LazyPattern, reply_facts
 
 MAX_RECIPIENTS = 50
@@ -60,7 +60,7 @@ class RewrittenRecipientDetector:
             return None
         if not (daemon_sender(mail) or null_sender(mail)) or not_a_notice(mail):
             return None
-        paragraphs = _paragraphs(report_lines(mail.lines))
+        paragraphs = paragraphs_of(report_lines(mail.lines))
         if not any(_FAILED.search(p) for p in paragraphs):
             return None
         own = own_addresses(mail)
@@ -80,18 +80,6 @@ class RewrittenRecipientDetector:
             found.append(reply_facts(address, diagnostic[:MAX_DIAGNOSTIC] if diagnostic else None, action="failed"))
         return found or None
 
-
-def _paragraphs(lines: list[str]) -> list[str]:
-    """The report's paragraphs, each joined into one line (a sentence may wrap)."""
-    paragraphs: list[str] = []
-    current: list[str] = []
-    for line in lines + [""]:
-        if line.strip():
-            current.append(line.strip())
-        elif current:
-            paragraphs.append(" ".join(current))
-            current = []
-    return paragraphs
 
 
 def _diagnostic(paragraphs: list[str], errors: list[bool], i: int, bounds: tuple[int, int]) -> str | None:

@@ -76,15 +76,17 @@ _COPY = LazyPattern(
     r"^\s*+(?:"
     r"[-=_*#|>~+]{2}.*?\b(?:original|returned|unsent|undelivered\s+message|copy\s+of|headers?\s+(?:of|follow)|message\s+(?:text|headers?|body|follows)|rfc\s?822|attached\s+message|message\s+d'origine|message\s+original)"
     r"|(?:original|unsent|returned|undelivered)\s+message(?:\s*+(?:follows|below|is\s+(?:attached|included|below)))?+\s*+:?+\s*+$"
+    r"|(?:original|unsent|returned|undelivered)\s+message\s*+(?:follows|below|is\s+(?:attached|included|below))"
     r"|(?:message\s+(?:original|d'origine)|original\s+message)\s*+(?:/.*)?:\s*$"
     r"|.*below\s+this\s+line\s+is\s+a\s+copy"
     r"|.*(?:copy\s+of\s+(?:the|your)\s+(?:original\s+)?message|message\s+headers?\s+follows?|headers?\s+of\s+the\s+original\s+message|original\s+message\s+headers?)"
+    r"|included\s+is\s+a\s+copy"
     r"|content-type:\s*(?:message/rfc822|text/rfc822-headers)"
     r")",
     re.IGNORECASE,
 )
 _HEADER_START = LazyPattern(
-    r"^(?:Received|Return-Path|DKIM-Signature|Message-I[Dd]|Delivered-To|Authentication-Results|ARC-[\w-]+|X-[\w-]+|MIME-Version|Content-Transfer-Encoding|References|In-Reply-To)\s?:",
+    r"^(?:Received|Return-Path|DKIM-Signature|DomainKey-Signature|Message-I[Dd]|Delivered-To|Authentication-Results|ARC-[\w-]+|X-[\w-]+|MIME-Version|Content-Transfer-Encoding|References|In-Reply-To|Thread-\w+)\s?:",
     re.IGNORECASE,
 )
 
@@ -101,6 +103,19 @@ def report_lines(lines: list[str], limit: int = 200) -> list[str]:
             break
         kept.append(line)
     return kept
+
+
+def paragraphs_of(lines: list[str]) -> list[str]:
+    """The report's paragraphs (runs of non-blank lines), each joined into one line: a sentence may wrap."""
+    joined: list[str] = []
+    current: list[str] = []
+    for line in lines + [""]:
+        if line.strip():
+            current.append(line.strip())
+        elif current:
+            joined.append(" ".join(current))
+            current = []
+    return joined
 
 
 # --- whose addresses they are ---------------------------------------------------------------
