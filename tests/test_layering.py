@@ -11,19 +11,19 @@ PACKAGE = Path(__file__).resolve().parent.parent / "verpd"
 
 # Each module may import only modules of a lower layer (or its own package).
 LAYERS = [
-    {"errors", "model"},
+    {"errors", "model", "events"},
     {"config", "smtp"},
     {"verp", "parse", "classify"},  # parse and classify never import each other: both read SMTP facts from smtp
     {"policy"},
     {"store", "log"},
-    {"notify", "outbox", "prune", "pipeline"},
+    {"notify", "dkim", "actions", "outbox", "prune", "pipeline"},
     {"lmtp"},
     {"daemon"},
     {"cli"},
     {"__main__"},
 ]
 LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}
-PURE = {"errors", "model", "verp", "smtp", "parse", "classify", "policy"}
+PURE = {"errors", "model", "events", "verp", "smtp", "parse", "classify", "policy"}
 ASYNC_OR_IO = {"asyncio", "sqlalchemy", "aiosmtpd", "smtplib", "socket", "structlog", "aiosqlite"}
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from verpd.errors import ConfigError, ConfigProblem
+from verpd.events import EventType
 from verpd.model import VerpFormat
 
 # The secret shipped in config.example.toml, and MediaWiki's public default
@@ -102,6 +103,86 @@ class PolicyConfig:
     act: bool
     prune_interval: int  # seconds
     prune_batch: int  # rows per DELETE
+    soft_weight: float = 0.0  # what one soft bounce counts toward limit (a hard one counts 1)
+    complaint_action: bool = True  # an ARF abuse complaint acts at once
+    accept_time: int = 3 * 86400  # a bounce of mail sent longer ago than this never counts
+    raw_retention: int = 7 * 86400  # seconds the raw bounce is kept for review; 0 keeps none
+
+
+@dataclass(frozen=True)
+class TroubleConfig:
+    """When refusals that are about us (blocked IP, reputation, SPF, ...) from one domain make an episode."""
+
+    window: int  # seconds looked back
+    min_count: int  # at least this many such refusals from the domain in the window
+    share: float  # and at least this share of all its failures in the window
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str
+    secret: Secret  # signs X-Verpd-Signature
+    events: frozenset[EventType]
+    timeout: int  # seconds for the whole request
+
+
+@dataclass(frozen=True)
+class CommandConfig:
+    argv: tuple[str, ...]  # the program and its arguments; the event is its stdin
+    events: frozenset[EventType]
+    timeout: int  # seconds before it is killed (and retried)
+
+
+@dataclass(frozen=True)
+class MediaWikiConfig:
+    """The wiki's database, to clear a user's email confirmation as Extension:BounceHandler does."""
+
+    database_url: str  # SQLAlchemy URL of the wiki's database (the CentralAuth database with central_auth)
+    wiki_id: str | None  # the wiki's id in CentralAuth's localuser (default: the tenant)
+    central_auth: bool  # clear globaluser.gu_email_authenticated instead of user.user_email_authenticated
+    echo: bool  # also create the Echo notice "unsubscribe-bouncehandler"
+    echo_database_url: str | None  # where Echo's tables are (default: database_url)
+    table_prefix: str  # $wgDBprefix
+
+
+@dataclass(frozen=True)
+class ActionsConfig:
+    """The side effects of events, globally or for one tenant."""
+
+    webhook: WebhookConfig | None = None
+    command: CommandConfig | None = None
+    mediawiki: MediaWikiConfig | None = None
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    retry_min: int  # seconds before the first retry of a failed action
+    retry_max: int  # cap of the exponential backoff
+    max_attempts: int  # then the row is dead-lettered (verpd outbox retry ID brings it back)
+
+
+@dataclass(frozen=True)
+class DkimSigning:
+    key_file: Path
+    selector: str
+    domain: str
+
+
+@dataclass(frozen=True)
+class DkimConfig:
+    authserv_id: str | None  # trust our own MTA's Authentication-Results with this authserv-id
+    timeout: int  # seconds for one verification (DNS included)
+    require_for_complaints: bool  # a complaint without a DKIM pass is recorded but does not act
+    sign: DkimSigning | None  # sign forwards to the admins
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    """What one tenant (site or wiki) overrides: VERP, policy and actions."""
+
+    verp: VerpConfig
+    policy: PolicyConfig
+    actions: ActionsConfig
 
 
 @dataclass(frozen=True)
@@ -135,6 +216,16 @@ class Config:
     log: LogConfig
     parse: ParseConfig = ParseConfig(DEFAULT_MAX_RECIPIENTS)
     source: str = "<defaults>"
+    actions: ActionsConfig = ActionsConfig()
+    outbox: OutboxConfig = OutboxConfig(60, 3600, 12)
+    dkim: DkimConfig = DkimConfig(None, 10, False, None)
+    trouble: TroubleConfig = TroubleConfig(3600, 20, 0.5)
+    tenants: dict[str, TenantConfig] = field(default_factory=dict)
+
+    def tenant(self, tenant: str) -> TenantConfig:
+        """The configuration ``tenant`` runs with: its own overrides, else the global sections."""
+        found = self.tenants.get(tenant)
+        return found if found is not None else TenantConfig(self.verp, self.policy, self.actions)
 
     def warnings(self) -> list[str]:
         """Things that work but should not go to production as they are."""
@@ -200,8 +291,9 @@ def from_dict(
     root = _Table(data, "", problems)
     sections = {
         name: root.table(name)
-        for name in ("server", "database", "verp", "policy", "forward", "log", "parse")
+        for name in ("server", "database", "verp", "policy", "forward", "log", "parse", "outbox", "dkim", "trouble", *TENANT_SECTIONS[2:])
     }
+    tenant_tables = root.table("tenants")
     root.finish()
 
     server = _server(sections["server"])
@@ -211,11 +303,55 @@ def from_dict(
     forward = _forward(sections["forward"])
     log = _log(sections["log"])
     parse = _parse(sections["parse"])
+    outbox = _outbox(sections["outbox"], sections["forward"])
+    dkim = _dkim(sections["dkim"], base_dir)
+    trouble = _trouble(sections["trouble"])
+    actions = _actions(sections, base_dir, environ)
     for table in sections.values():
         table.finish()
+    tenants = _tenants(tenant_tables, data, base_dir, environ)
     if problems:
         raise ConfigError(source, problems)
-    return Config(server, database, verp, policy, forward, log, parse, source)  # type: ignore[arg-type]
+    return Config(
+        server, database, verp, policy, forward, log, parse, source,  # type: ignore[arg-type]
+        actions=actions, outbox=outbox, dkim=dkim, trouble=trouble, tenants=tenants,  # type: ignore[arg-type]
+    )
+
+
+# The sections a [tenants.<id>] table may override; each of its keys replaces the global one.
+TENANT_SECTIONS = ("verp", "policy", "webhook", "command", "mediawiki")
+_SECRET_KEYS = {"verp": ("secrets", "secrets_file", "secrets_env"), "webhook": ("secret", "secret_file", "secret_env")}
+
+
+def _tenants(t: _Table, data: dict[str, Any], base_dir: Path, environ: dict[str, str]) -> dict[str, TenantConfig]:
+    """``[tenants.<id>]``: each section merged key by key over the global one, then validated alike."""
+    found: dict[str, TenantConfig] = {}
+    for tenant in list(t.data):
+        own = t.table(tenant)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,255}", tenant):
+            own.problem("", f"tenant id {tenant!r} may hold only letters, digits, '_', '-' and '.'")
+            continue
+        merged: dict[str, _Table] = {}
+        for name in TENANT_SECTIONS:
+            base = dict(data.get(name) or {}) if isinstance(data.get(name) or {}, dict) else {}
+            override = own.data.get(name)
+            own.seen.add(name)
+            if isinstance(override, dict):
+                if any(k in override for k in _SECRET_KEYS.get(name, ())):  # the tenant's secret replaces, never adds to, the global one
+                    base = {k: v for k, v in base.items() if k not in _SECRET_KEYS[name]}
+                base.update(override)
+            elif override is not None:
+                own.problem(name, f"expected a table [tenants.{tenant}.{name}]")
+            merged[name] = _Table(base, f"tenants.{tenant}.{name}", t.problems)
+        own.finish()
+        verp = _verp(merged["verp"], base_dir, environ)
+        policy = _policy(merged["policy"])
+        actions = _actions(merged, base_dir, environ)
+        for table in merged.values():
+            table.finish()
+        if verp is not None and policy is not None:
+            found[tenant] = TenantConfig(verp, policy, actions)
+    return found
 
 
 # --- sections -------------------------------------------------------------------------
@@ -345,15 +481,209 @@ def _policy(t: _Table) -> PolicyConfig | None:
     act = t.get("act", False, _bool)
     interval = t.get("prune_interval", "1h", _duration)
     batch = t.get("prune_batch", 500, _positive_int)
+    soft_weight = t.get("soft_weight", 0.0, _fraction)
+    complaint_action = t.get("complaint_action", True, _bool)
+    accept_time = t.get("accept_time", "3d", _duration)
+    raw_retention = t.get("raw_retention", "7d", _duration)
     if period is not None and period <= 0:
         t.problem("period", "must be longer than zero, e.g. \"7d\"")
         period = None
     if interval is not None and interval <= 0:
         t.problem("prune_interval", "must be longer than zero, e.g. \"1h\"")
         interval = None
-    if None in (limit, period, max_age, act, interval, batch):
+    if accept_time is not None and accept_time <= 0:
+        t.problem("accept_time", "must be longer than zero, e.g. \"3d\"")
+        accept_time = None
+    values = (limit, period, max_age, act, interval, batch, soft_weight, complaint_action, accept_time, raw_retention)
+    if None in values:
         return None
-    return PolicyConfig(limit, period, max_age, act, interval, batch)  # type: ignore[arg-type]
+    return PolicyConfig(*values)  # type: ignore[arg-type]
+
+
+def _trouble(t: _Table) -> TroubleConfig | None:
+    window = t.get("window", "1h", _duration)
+    min_count = t.get("min_count", 20, _positive_int)
+    share = t.get("share", 0.5, _fraction)
+    if window is not None and window <= 0:
+        t.problem("window", "must be longer than zero, e.g. \"1h\"")
+        window = None
+    if None in (window, min_count, share):
+        return None
+    return TroubleConfig(window, min_count, share)  # type: ignore[arg-type]
+
+
+def _outbox(t: _Table, forward: _Table) -> OutboxConfig | None:
+    # forward.retry_min/retry_max came first (the outbox carried only forwards); they still set the default.
+    retry_min = t.get("retry_min", forward.data.get("retry_min", "1m"), _duration)
+    retry_max = t.get("retry_max", forward.data.get("retry_max", "1h"), _duration)
+    attempts = t.get("max_attempts", 12, _positive_int)
+    if retry_min is not None and retry_min <= 0:
+        t.problem("retry_min", "must be longer than zero, e.g. \"1m\"")
+        retry_min = None
+    if None in (retry_min, retry_max, attempts):
+        return None
+    return OutboxConfig(retry_min, max(retry_min, retry_max), attempts)  # type: ignore[arg-type]
+
+
+_DEFAULT_EVENTS = [e.value for e in EventType if e is not EventType.BOUNCE_HARD]
+
+
+def _actions(sections: dict[str, _Table], base_dir: Path, environ: dict[str, str]) -> ActionsConfig:
+    return ActionsConfig(
+        _webhook(sections["webhook"], base_dir, environ),
+        _command(sections["command"], base_dir),
+        _mediawiki(sections["mediawiki"], base_dir),
+    )
+
+
+def _webhook(t: _Table, base_dir: Path, environ: dict[str, str]) -> WebhookConfig | None:
+    if not t.data:
+        return None
+    url = t.get("url", None, _string)
+    events = t.get("events", _DEFAULT_EVENTS, _events)
+    timeout = t.get("timeout", "10s", _duration)
+    secret = _one_secret(t, base_dir, environ)
+    if url is None:
+        t.problem("url", "missing; the receiver's URL, e.g. url = \"https://app.example.org/hooks/verpd\"")
+    elif not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+        t.problem("url", f"{url!r} is not an http:// or https:// URL")
+        url = None
+    if timeout is not None and timeout <= 0:
+        t.problem("timeout", "must be longer than zero, e.g. \"10s\"")
+        timeout = None
+    if None in (url, events, timeout, secret):
+        return None
+    return WebhookConfig(url, secret, events, timeout)  # type: ignore[arg-type]
+
+
+def _command(t: _Table, base_dir: Path) -> CommandConfig | None:
+    if not t.data:
+        return None
+    argv = t.get("argv", None, _string_list)
+    events = t.get("events", _DEFAULT_EVENTS, _events)
+    timeout = t.get("timeout", "30s", _duration)
+    if argv is None and "argv" not in t.data:
+        t.problem("argv", "missing; the program and its arguments, e.g. argv = [\"/usr/local/bin/on-bounce\", \"--quiet\"]")
+    elif argv is not None and not argv:
+        t.problem("argv", "is empty; name the program to run")
+        argv = None
+    if timeout is not None and timeout <= 0:
+        t.problem("timeout", "must be longer than zero, e.g. \"30s\"")
+        timeout = None
+    if None in (argv, events, timeout):
+        return None
+    program = Path(argv[0])  # type: ignore[index]
+    if not program.is_absolute():
+        program = base_dir / program if "/" in argv[0] else program  # type: ignore[index]
+    return CommandConfig((str(program), *argv[1:]), events, timeout)  # type: ignore[arg-type,index,misc]
+
+
+def _mediawiki(t: _Table, base_dir: Path) -> MediaWikiConfig | None:
+    if not t.data:
+        return None
+    text = t.get("database_url", None, _string)
+    wiki_id = t.get("wiki_id", "", _string)
+    central = t.get("central_auth", False, _bool)
+    echo = t.get("echo", False, _bool)
+    echo_text = t.get("echo_database_url", "", _string)
+    prefix = t.get("table_prefix", "", _string)
+    url = echo_url = None
+    if text is None:
+        t.problem("database_url", "missing; the wiki's database, e.g. \"mysql+aiomysql://wiki:PASSWORD@127.0.0.1/wikidb\"")
+    else:
+        url = _parse_wiki_url(text, t.key("database_url"), base_dir, t.problems)
+    if echo_text:
+        echo_url = _parse_wiki_url(echo_text, t.key("echo_database_url"), base_dir, t.problems)
+        if echo_url is None:
+            return None
+    if prefix is not None and not re.fullmatch(r"[A-Za-z0-9_]*", prefix):
+        t.problem("table_prefix", f"{prefix!r}: $wgDBprefix holds only letters, digits and '_'")
+        prefix = None
+    if None in (url, wiki_id, central, echo, prefix):
+        return None
+    return MediaWikiConfig(url, wiki_id or None, central, echo, echo_url, prefix)  # type: ignore[arg-type]
+
+
+_WIKI_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "mysql": "mysql+aiomysql", "mariadb": "mysql+aiomysql"}
+_WIKI_MODULES = {"sqlite+aiosqlite": "aiosqlite", "postgresql+asyncpg": "asyncpg", "mysql+aiomysql": "aiomysql", "mariadb+aiomysql": "aiomysql"}
+
+
+def _parse_wiki_url(text: str, key: str, base_dir: Path, problems: list[ConfigProblem]) -> str | None:
+    try:
+        url: URL = make_url(text)
+    except ArgumentError:
+        problems.append(ConfigProblem(key, f"{text!r} is not a database URL such as \"mysql+aiomysql://wiki:PASSWORD@127.0.0.1/wikidb\""))
+        return None
+    if url.drivername in _WIKI_DRIVERS:
+        url = url.set(drivername=_WIKI_DRIVERS[url.drivername])
+    module = _WIKI_MODULES.get(url.drivername)
+    if module is None:
+        problems.append(ConfigProblem(key, f"driver {url.drivername!r} is not supported; use mysql+aiomysql, postgresql+asyncpg or sqlite+aiosqlite"))
+        return None
+    if not driver_installed(module):
+        problems.append(ConfigProblem(key, f"{url.drivername} needs the {module} driver: .venv/bin/pip install {module}"))
+        return None
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_absolute():
+        url = url.set(database=str(base_dir / url.database))
+    return url.render_as_string(hide_password=False)
+
+
+def _dkim(t: _Table, base_dir: Path) -> DkimConfig | None:
+    authserv = t.get("authserv_id", "", _string)
+    timeout = t.get("timeout", "10s", _duration)
+    require = t.get("require_for_complaints", False, _bool)
+    key_file = t.get("sign_key_file", "", _string)
+    selector = t.get("sign_selector", "", _string)
+    domain = t.get("sign_domain", "", _string)
+    sign = None
+    if key_file or selector or domain:
+        if not (key_file and selector and domain):
+            t.problem("sign_key_file", "signing forwards needs all three of sign_key_file, sign_selector and sign_domain")
+            return None
+        path = Path(key_file) if Path(key_file).is_absolute() else base_dir / key_file
+        if not path.is_file():
+            t.problem("sign_key_file", f"cannot read {str(path)!r}; give the PEM private key (relative paths are relative to this file)")
+            return None
+        sign = DkimSigning(path, selector, domain)
+    if timeout is not None and timeout <= 0:
+        t.problem("timeout", "must be longer than zero, e.g. \"10s\"")
+        timeout = None
+    if None in (authserv, timeout, require):
+        return None
+    return DkimConfig(authserv or None, timeout, require, sign)  # type: ignore[arg-type]
+
+
+def _one_secret(t: _Table, base_dir: Path, environ: dict[str, str]) -> Secret | None:
+    """``secret``, ``secret_file`` or ``secret_env``: exactly one."""
+    inline = t.get("secret", None, _secret_string)
+    file_name = t.get("secret_file", None, _string)
+    env_name = t.get("secret_env", None, _string)
+    given = [k for k, v in (("secret", inline), ("secret_file", file_name), ("secret_env", env_name)) if v is not None]
+    if len(given) != 1:
+        what = "none of them" if not given else " and ".join(given)
+        t.problem("secret", f"set exactly one of secret, secret_file or secret_env (found {what}); generate one with: "
+                  "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return None
+    if inline is not None:
+        value = inline
+    elif file_name is not None:
+        path = Path(file_name) if Path(file_name).is_absolute() else base_dir / file_name
+        try:
+            lines = _secret_lines(path.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError) as e:
+            t.problem("secret_file", f"cannot read {str(path)!r}: {getattr(e, 'strerror', None) or e}")
+            return None
+        value = lines[0] if lines else ""
+    else:
+        assert env_name is not None
+        if env_name not in environ:
+            t.problem("secret_env", f"environment variable {env_name} is not set")
+            return None
+        value = environ[env_name].strip()
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        t.problem("secret", f"shorter than {MIN_SECRET_BYTES} bytes; use a long random string")
+        return None
+    return Secret(value.encode("utf-8"))
 
 
 def _forward(t: _Table) -> ForwardConfig | None:
@@ -448,6 +778,30 @@ def _secret_list(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("expected a list of strings such as [\"a-long-random-string\"] (the value is not shown: it holds secrets)")
     return value
+
+
+def _secret_string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string in quotes (the value is not shown: it is a secret)")
+    return value
+
+
+def _fraction(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"expected a number from 0 to 1, e.g. 0.5, got {value!r}")
+    return float(value)
+
+
+def _events(value: Any) -> frozenset[EventType]:
+    names = _string_list(value)
+    found = set()
+    for name in names:
+        try:
+            found.add(EventType(name))
+        except ValueError:
+            known = ", ".join(f'"{e.value}"' for e in EventType)
+            raise ValueError(f"unknown event {name!r}; the events are {known}") from None
+    return frozenset(found)
 
 
 def _bool(value: Any) -> bool:
