@@ -137,9 +137,10 @@ class CommandConfig:
 class MediaWikiConfig:
     """The wiki's database, to clear a user's email confirmation as Extension:BounceHandler does."""
 
-    database_url: str  # SQLAlchemy URL of the wiki's database (the CentralAuth database with central_auth)
+    database_url: str  # SQLAlchemy URL of the wiki's database (its ``user`` table)
     wiki_id: str | None  # the wiki's id in CentralAuth's localuser (default: the tenant)
     central_auth: bool  # clear globaluser.gu_email_authenticated instead of user.user_email_authenticated
+    central_auth_database_url: str | None  # where CentralAuth's globaluser/localuser are (default: database_url)
     echo: bool  # also create the Echo notice "unsubscribe-bouncehandler"
     echo_database_url: str | None  # where Echo's tables are (default: database_url)
     table_prefix: str  # $wgDBprefix
@@ -586,8 +587,9 @@ def _mediawiki(t: _Table, base_dir: Path) -> MediaWikiConfig | None:
     central = t.get("central_auth", False, _bool)
     echo = t.get("echo", False, _bool)
     echo_text = t.get("echo_database_url", "", _string)
+    central_text = t.get("central_auth_database_url", "", _string)
     prefix = t.get("table_prefix", "", _string)
-    url = echo_url = None
+    url = echo_url = central_url = None
     if text is None:
         t.problem("database_url", "missing; the wiki's database, e.g. \"mysql+aiomysql://wiki:PASSWORD@127.0.0.1/wikidb\"")
     else:
@@ -596,12 +598,16 @@ def _mediawiki(t: _Table, base_dir: Path) -> MediaWikiConfig | None:
         echo_url = _parse_wiki_url(echo_text, t.key("echo_database_url"), base_dir, t.problems)
         if echo_url is None:
             return None
+    if central_text:
+        central_url = _parse_wiki_url(central_text, t.key("central_auth_database_url"), base_dir, t.problems)
+        if central_url is None:
+            return None
     if prefix is not None and not re.fullmatch(r"[A-Za-z0-9_]*", prefix):
         t.problem("table_prefix", f"{prefix!r}: $wgDBprefix holds only letters, digits and '_'")
         prefix = None
     if None in (url, wiki_id, central, echo, prefix):
         return None
-    return MediaWikiConfig(url, wiki_id or None, central, echo, echo_url, prefix)  # type: ignore[arg-type]
+    return MediaWikiConfig(url, wiki_id or None, central, central_url, echo, echo_url, prefix)  # type: ignore[arg-type]
 
 
 _WIKI_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "mysql": "mysql+aiomysql", "mariadb": "mysql+aiomysql"}
