@@ -26,7 +26,8 @@ from verpd.config import Config, HostPort
 from verpd.lmtp import BounceHandler, VerpdLMTP, VerpdSMTP, protocol_factory
 from verpd.notify import Forwarder
 from verpd.outbox import OutboxWorker
-from verpd.pipeline import FORWARD, Pipeline
+from verpd.events import ActionKind
+from verpd.pipeline import Pipeline
 from verpd.prune import run_pruner
 
 log = structlog.get_logger("verpd.daemon")
@@ -46,9 +47,10 @@ class Daemon:
         self.store = store_module.Store(self.engine)
         self.outbox = OutboxWorker(
             self.store,
-            {FORWARD: Forwarder(config.forward, config.server.hostname)},
-            retry_min=config.forward.retry_min,
-            retry_max=config.forward.retry_max,
+            {ActionKind.FORWARD: Forwarder(config.forward, config.server.hostname)},
+            retry_min=config.outbox.retry_min,
+            retry_max=config.outbox.retry_max,
+            max_attempts=config.outbox.max_attempts,
             clock=clock,
         )
         self.pipeline = Pipeline(config, self.store, on_forward_queued=self.outbox.wake)

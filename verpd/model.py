@@ -2,7 +2,7 @@
 
 Parsers produce :class:`Report` (facts copied from the bounce), ``classify`` turns
 facts into a :class:`Verdict`, the pipeline assembles :class:`BounceRecord` rows for
-the store, and ``policy`` answers with a :class:`Decision`. Datetimes are always
+the store, and ``policy`` decides what they mean for the user. Datetimes are always
 timezone-aware UTC.
 """
 
@@ -227,11 +227,3 @@ class SubjectState(enum.Enum):
 
     ACTIVE = "active"
     SUPPRESSED = "suppressed"
-
-
-class Decision(enum.Enum):
-    """What the policy decided after a bounce was recorded."""
-
-    NONE = "none"
-    SUPPRESS = "suppress"  # policy.act = true: the subject becomes suppressed
-    WOULD_SUPPRESS = "would_suppress"  # policy.act = false: log only

@@ -19,6 +19,7 @@ from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
 
 from verpd.config import ForwardConfig
+from verpd.events import ForwardPayload
 from verpd.store import OutboxItem
 
 SMTP_TIMEOUT = 30.0
@@ -28,7 +29,8 @@ _SMTP_COMPAT32 = email.policy.compat32.clone(linesep="\r\n")
 def forward_message(item: OutboxItem, config: ForwardConfig, hostname: str) -> bytes:
     """The message that forwards ``item``'s original to ``config.to``."""
     payload = item.payload
-    verps = payload["verp"]
+    assert isinstance(payload, ForwardPayload), f"a forward item carries a ForwardPayload, not {type(payload).__name__}"
+    verps = payload.verps
     more = f" (and {len(verps) - 1} more)" if len(verps) > 1 else ""
     msg = MIMEMultipart("mixed")
     msg["From"] = f"verpd <{config.sender}>"
@@ -42,11 +44,11 @@ def forward_message(item: OutboxItem, config: ForwardConfig, hostname: str) -> b
         "failure in it, so nothing was recorded. The message is attached for review.",
         "",
         *(f"VERP address:  {v}" for v in verps),
-        f"Tenant:        {payload['tenant']}",
-        f"User id:       {payload['user']}",
-        f"Sent at:       {payload['sent_at']}",
-        f"Received at:   {payload['received_at']}",
-        f"Message-ID:    {payload.get('message_id') or '(none)'}",
+        f"Tenant:        {payload.tenant}",
+        f"User id:       {payload.user}",
+        f"Sent at:       {payload.sent_at.isoformat()}",
+        f"Received at:   {payload.received_at.isoformat()}",
+        f"Message-ID:    {payload.message_id or '(none)'}",
     ]
     msg.attach(MIMEText("\n".join(lines) + "\n", "plain", "utf-8"))
     original = email.message_from_bytes(item.message, policy=email.policy.compat32)

@@ -1,9 +1,13 @@
 """The worker that carries out durable side effects queued in the ``outbox`` table.
 
-Items are written in the same transaction as the bounce that caused them, so a
-crash between commit and send loses nothing: the worker finds them on the next
-start. A failed attempt is retried with exponential backoff between
-``forward.retry_min`` and ``forward.retry_max``.
+Items are written in the same transaction as the decision or bounce that caused
+them, so a crash between commit and send loses nothing: the worker finds them on
+the next start. An item is marked done as soon as its send succeeds; a crash in
+between the two sends it again (at least once: every payload carries an idempotency
+key, ``X-Verpd-Id`` for webhooks, so a receiver drops the repeat). A failed attempt
+is retried with exponential backoff between ``outbox.retry_min`` and
+``outbox.retry_max``; after ``outbox.max_attempts`` the item is dead-lettered
+(``outbox.dead``) until ``verpd outbox retry`` revives it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from verpd.errors import StoreError
+from verpd.events import ActionKind
 from verpd.store import OutboxItem, Store
 
 log = structlog.get_logger("verpd.outbox")
@@ -30,16 +35,18 @@ class OutboxWorker:
     def __init__(
         self,
         store: Store,
-        senders: Mapping[str, Sender],
+        senders: Mapping[ActionKind, Sender],
         *,
         retry_min: int,
         retry_max: int,
         clock: Callable[[], datetime],
+        max_attempts: int = 12,
     ) -> None:
         self.store = store
         self.senders = dict(senders)
         self.retry_min = retry_min
         self.retry_max = retry_max
+        self.max_attempts = max_attempts
         self.clock = clock
         self._wake = asyncio.Event()
         self._draining = asyncio.Lock()  # one attempt per item at a time
@@ -64,17 +71,23 @@ class OutboxWorker:
         sender = self.senders.get(item.kind)
         try:
             if sender is None:
-                raise LookupError(f"no sender for outbox items of kind {item.kind!r}")
+                raise LookupError(f"no action configured for outbox items of kind {item.kind.value!r} (was it removed from the configuration?)")
             await sender(item)
         except Exception as e:
             attempts = item.attempts + 1
             delay = self.backoff(attempts)
             error = f"{type(e).__name__}: {e}"
-            await self.store.outbox_failed(item.id, error, self.clock() + timedelta(seconds=delay))
-            log.warning("outbox.retry", id=item.id, kind=item.kind, attempts=attempts, retry_in_s=delay, error=error)
+            now = self.clock()
+            if attempts >= self.max_attempts:
+                await self.store.outbox_failed(item.id, error, now, dead_at=now)
+                log.error("outbox.dead", id=item.id, kind=item.kind.value, attempts=attempts, error=error,
+                          fix=f"fix the cause, then: verpd outbox retry {item.id}")
+            else:
+                await self.store.outbox_failed(item.id, error, now + timedelta(seconds=delay))
+                log.warning("outbox.retry", id=item.id, kind=item.kind.value, attempts=attempts, retry_in_s=delay, error=error)
         else:
             await self.store.outbox_done(item.id, self.clock())
-            log.info("outbox.sent", id=item.id, kind=item.kind, attempts=item.attempts + 1)
+            log.info("outbox.sent", id=item.id, kind=item.kind.value, attempts=item.attempts + 1)
 
     async def run(self) -> None:
         """Drain forever: when woken, when an item falls due, or every IDLE_POLL seconds."""

@@ -1,10 +1,11 @@
-"""The flow of one accepted message, from raw bytes to durable records.
+"""The flow of one accepted message, from raw bytes to durable records and decisions.
 
 Only this module knows the whole flow: parse (off the event loop), classify, then in
-one transaction record each failure, apply the threshold policy, and queue the
-forward of what was not understood. Events are logged only after the commit, so a
-logged decision is a durable one. The intakes (``lmtp``) turn the returned
-outcomes, or an exception, into replies.
+one transaction record each failure, ask the policy (``policy.decide``) what it
+means for the user, apply the decision (state, stored explanation) and queue every
+side effect as an outbox row (webhook, command, MediaWiki, forward to the admins).
+Events are logged only after the commit, so a logged decision is a durable one.
+The intakes (``lmtp``) turn the returned outcomes, or an exception, into replies.
 """
 
 from __future__ import annotations
@@ -12,24 +13,27 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
 from verpd import policy
 from verpd.classify import classify
-from verpd.config import Config
-from verpd.model import BounceRecord, Decision, RecipientFacts, Report, ReportKind, Severity, VerpAddress, Verdict
+from verpd.config import ActionsConfig, Config
+from verpd.events import ActionKind, Event, EventType, ForwardPayload
+from verpd.model import BounceRecord, RecipientFacts, Report, ReportKind, Severity, VerpAddress, Verdict
 from verpd.parse import parse
-from verpd.store import Store, Transaction, dedup_key
-from verpd.verp import Verp
+from verpd.policy import Action, Decision, PastBounce
+from verpd.store import Added, Store, Transaction, dedup_key, event_key, outbox_key
+from verpd.verp import VerpSet
 
 log = structlog.get_logger("verpd.pipeline")
 
-FORWARD = "forward"
+# A DKIM check of a raw message: "pass", "fail", "none", ... (``verpd.dkim``), or None when not checked.
+DkimCheck = Callable[[bytes], Awaitable[str | None]]
 
 
 class Outcome(enum.Enum):
@@ -45,9 +49,10 @@ class Outcome(enum.Enum):
 
 @dataclass
 class _Events:
-    """Log lines to emit once the transaction has committed."""
+    """Log lines to emit once the transaction has committed, and whether the outbox has work."""
 
     lines: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    queued: bool = False
 
     def add(self, level: str, event: str, **fields: Any) -> None:
         self.lines.append((level, event, fields))
@@ -60,11 +65,14 @@ class _Events:
 class Pipeline:
     """Verifies recipients and turns accepted messages into durable records."""
 
-    def __init__(self, config: Config, store: Store, *, on_forward_queued: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, config: Config, store: Store, *, on_forward_queued: Callable[[], None] = lambda: None, dkim: DkimCheck | None = None
+    ) -> None:
         self.config = config
         self.store = store
-        self.verp = Verp(config.verp)
-        self._on_forward_queued = on_forward_queued
+        self.verp = VerpSet(config.verp, {tenant: t.verp for tenant, t in config.tenants.items()})
+        self._on_queued = on_forward_queued
+        self._dkim = dkim
 
     def check_recipient(self, address: str, now: datetime) -> VerpAddress:
         """The decoded VERP address, or :class:`~verpd.errors.VerpError`."""
@@ -78,22 +86,39 @@ class Pipeline:
         """
         report = await asyncio.get_running_loop().run_in_executor(None, _parse_safely, raw, self.config.parse.max_recipients)
         failures = [(facts, verdict) for facts in report.recipients if (verdict := classify(facts, report.kind, report.detector)).severity is not Severity.NONE]
+        dkim = await self._dkim(raw) if self._dkim is not None and report.kind in (ReportKind.BOUNCE, ReportKind.FEEDBACK) else None
         events = _Events()
         async with self.store.transaction() as tx:
+            keep = self.config.policy.raw_retention > 0 and (failures or report.kind is ReportKind.FEEDBACK)
+            raw_id = await tx.store_raw(raw, received_at) if keep else None
             if report.kind is ReportKind.FEEDBACK:
-                outcomes = [await self._complaints(tx, report, r, received_at, events) for r in recipients]
+                outcomes = [await self._complaints(tx, report, r, received_at, events, dkim, raw_id) for r in recipients]
             elif report.kind in (ReportKind.AUTOREPLY, ReportKind.CHALLENGE):
                 outcome = await self._autoreply(tx, report, raw, recipients, received_at, events)
                 outcomes = [outcome] * len(recipients)
             elif failures:
-                outcomes = [await self._record(tx, report, failures, r, received_at, events) for r in recipients]
+                outcomes = [await self._record(tx, report, failures, r, received_at, events, dkim, raw_id) for r in recipients]
             else:
                 outcome = await self._unrecognized(tx, report, raw, recipients, received_at, events)
                 outcomes = [outcome] * len(recipients)
         events.emit()
-        if Outcome.FORWARDED in outcomes:
-            self._on_forward_queued()
+        if events.queued:
+            self._on_queued()
         return outcomes
+
+    async def reset(self, tenant: str, user: int, now: datetime, by: str = "cli") -> Decision | None:
+        """The user re-confirmed: make the subject active and forget its earlier bounces. None if it has no record."""
+        events = _Events()
+        async with self.store.transaction() as tx:
+            if not await tx.has_subject(tenant, user):
+                return None
+            history = await tx.subject(tenant, user, now, touch=False)
+            decision = policy.decide(history, policy.Reset(by), self.config.tenant(tenant).policy, now)
+            await self._apply(tx, tenant, user, decision, now, events, detail={"by": by})
+        events.emit()
+        if events.queued:
+            self._on_queued()
+        return decision
 
     async def _record(
         self,
@@ -103,16 +128,22 @@ class Pipeline:
         rcpt: VerpAddress,
         received_at: datetime,
         events: _Events,
+        dkim: str | None,
+        raw_id: int | None,
     ) -> Outcome:
-        new_hard = added_any = False
+        rules = self.config.tenant(rcpt.tenant).policy
+        new: list[PastBounce] = []
+        domains: set[str] = set()
         for facts, verdict in failures:
             record = _record_of(report, facts, verdict, rcpt, received_at)
-            added = await tx.add_bounce(record)
-            added_any |= added
-            new_hard |= added and verdict.severity is Severity.HARD
+            added = await tx.add_bounce(record, raw_id=raw_id, dkim=dkim)
+            if added is not Added.DUPLICATE:
+                new.append(_past(record))
+                if verdict.reason in policy.OUR_PROBLEMS:
+                    domains.add(record.address.rpartition("@")[2].lower())
             events.add(
                 "info",
-                "bounce.recorded" if added else "bounce.duplicate",
+                "bounce.duplicate" if added is Added.DUPLICATE else "bounce.recorded",
                 tenant=rcpt.tenant,
                 user=rcpt.user,
                 verp=rcpt.local_part,
@@ -121,33 +152,74 @@ class Pipeline:
                 reason=verdict.reason,
                 severity=verdict.severity.value,
                 detector=report.detector,
+                counts=policy.weight(_past(record), rules),
+                **({"harder": True} if added is Added.HARDER else {}),
             )
-        if added_any:
-            subject = await tx.subject(rcpt.tenant, rcpt.user, received_at)
-            if new_hard:
-                cfg = self.config.policy
-                count = await tx.hard_bounce_count(rcpt.tenant, rcpt.user, policy.window_start(received_at, cfg))
-                decision = policy.decide(subject.state, subject.flagged, count, cfg)
-                why = f"{count} hard bounces within {cfg.period} s (limit {cfg.limit})"
-                fields = dict(tenant=rcpt.tenant, user=rcpt.user, hard_bounces=count, limit=cfg.limit, period_s=cfg.period)
-                if decision is Decision.SUPPRESS:
-                    await tx.suppress(rcpt.tenant, rcpt.user, received_at, why)
-                    events.add("warning", "subject.suppressed", **fields)
-                elif decision is Decision.WOULD_SUPPRESS:
-                    await tx.flag(rcpt.tenant, rcpt.user, received_at)
-                    events.add("warning", "subject.would_suppress", **fields, act=False)
-        return Outcome.RECORDED if added_any else Outcome.DUPLICATE
+        if not new:
+            return Outcome.DUPLICATE
+        history = await tx.subject(rcpt.tenant, rcpt.user, received_at)
+        since = policy.window_start(received_at, rules, history.reset_at)
+        past = await tx.history(rcpt.tenant, rcpt.user, since)
+        fresh = {(b.verp, b.address.casefold()) for b in new}
+        history = policy.History(history.state, history.flagged, history.reset_at, tuple(b for b in past if (b.verp, b.address.casefold()) not in fresh))
+        decision = policy.decide(history, policy.Bounces(tuple(new)), rules, received_at)
+        if decision.action is not Action.NONE or decision.events:
+            await self._apply(tx, rcpt.tenant, rcpt.user, decision, received_at, events)
+        for domain in sorted(domains):
+            await self._trouble(tx, rcpt.tenant, domain, received_at, events)
+        return Outcome.RECORDED
 
-    async def _complaints(self, tx: Transaction, report: Report, rcpt: VerpAddress, received_at: datetime, events: _Events) -> Outcome:
+    async def _apply(
+        self, tx: Transaction, tenant: str, user: int, decision: Decision, now: datetime, events: _Events, *, detail: dict[str, str] | None = None
+    ) -> None:
+        """Store the decision (a state change stores it with its evidence) and queue its events for the actions."""
+        decision_id = await tx.apply(tenant, user, decision, now) if decision.action is not Action.NONE else None
+        for event in _events_of(decision, decision_id, tenant, user, now, detail or {}):
+            await self._queue(tx, event, now, events)
+            if event.type is not EventType.BOUNCE_HARD:
+                rules = self.config.tenant(tenant).policy
+                events.add("warning", event.type.value, tenant=tenant, user=user, id=event.id, rule=event.rule, why=event.reason,
+                           addresses=list(event.addresses), hard_bounces=sum(b.severity is Severity.HARD for b in decision.counted),
+                           score=decision.score, limit=rules.limit, period_s=rules.period, act=rules.act)
+
+    async def _queue(self, tx: Transaction, event: Event, now: datetime, events: _Events) -> None:
+        """One outbox row per action that wants ``event``, in the decision's transaction."""
+        for kind in _wanting(self.config.tenant(event.tenant).actions, event.type):
+            events.queued |= await tx.enqueue(kind, outbox_key(kind, event.id), event, b"", now, tenant=event.tenant)
+
+    async def _trouble(self, tx: Transaction, tenant: str, domain: str, now: datetime, events: _Events) -> None:
+        """A refusal about us from ``domain``: extend its episode, or start one (one ``sender.trouble``) when it passes the threshold."""
+        cfg = self.config.trouble
+        episode = await tx.trouble_episode(domain)
+        if episode is not None and now - episode[1] <= timedelta(seconds=cfg.window):
+            await tx.set_trouble(domain, episode[0], now)
+            return
+        found = policy.trouble(domain, await tx.domain_failures(domain, now - timedelta(seconds=cfg.window)), cfg)
+        if found is None:
+            return
+        await tx.set_trouble(domain, now, now)
+        event = Event(event_key(EventType.SENDER_TROUBLE, domain, now.isoformat()), EventType.SENDER_TROUBLE, tenant, None, now,
+                      reason=found.summary(), rule="trouble", trouble=found)
+        await self._queue(tx, event, now, events)
+        events.add("warning", "sender.trouble", tenant=tenant, domain=domain, reason=found.reason, count=found.count, total=found.total,
+                   window_s=found.window, summary=found.summary())
+
+    async def _complaints(
+        self, tx: Transaction, report: Report, rcpt: VerpAddress, received_at: datetime, events: _Events, dkim: str | None, raw_id: int | None
+    ) -> Outcome:
+        rules = self.config.tenant(rcpt.tenant).policy
         for facts in report.recipients:
+            feedback_type = (facts.feedback_type or "abuse").lower()
             added = await tx.add_complaint(
                 tenant=rcpt.tenant,
                 user=rcpt.user,
                 verp_local=rcpt.local_part,
                 received_at=received_at,
-                address=facts.address,
-                feedback_type=facts.feedback_type or "abuse",
+                address=facts.sent_to,
+                feedback_type=feedback_type,
                 message_id=report.message_id,
+                dkim=dkim,
+                raw_id=raw_id,
             )
             events.add(
                 "warning" if added else "info",
@@ -155,9 +227,18 @@ class Pipeline:
                 tenant=rcpt.tenant,
                 user=rcpt.user,
                 verp=rcpt.local_part,
-                address=facts.address,
-                feedback_type=facts.feedback_type,
+                address=facts.sent_to,
+                feedback_type=feedback_type,
+                dkim=dkim,
             )
+            if not added:
+                continue
+            history = await tx.subject(rcpt.tenant, rcpt.user, received_at)
+            trusted = dkim == "pass" or not self.config.dkim.require_for_complaints
+            complaint = policy.Complaint(facts.sent_to, feedback_type, received_at, trusted)
+            decision = policy.decide(history, complaint, rules, received_at)
+            await self._apply(tx, rcpt.tenant, rcpt.user, decision, received_at, events,
+                              detail={"verp": rcpt.local_part, "feedback_type": feedback_type})
         return Outcome.COMPLAINT
 
     async def _autoreply(
@@ -179,16 +260,10 @@ class Pipeline:
         if not self.config.forward.to:
             events.add("info", "bounce.unrecognized", **fields, forwarded=False)
             return Outcome.UNRECOGNIZED
-        payload = {
-            "verp": verps,
-            "tenant": first.tenant,
-            "user": first.user,
-            "sent_at": first.sent_at.isoformat(),
-            "received_at": received_at.isoformat(),
-            "message_id": report.message_id,
-        }
-        key = dedup_key(FORWARD, hashlib.sha256(raw).hexdigest())
-        queued = await tx.enqueue(FORWARD, key, payload, raw, received_at)
+        payload = ForwardPayload(tuple(verps), first.tenant, first.user, first.sent_at, received_at, report.message_id)
+        key = dedup_key(ActionKind.FORWARD.value, hashlib.sha256(raw).hexdigest())
+        queued = await tx.enqueue(ActionKind.FORWARD, key, payload, raw, received_at, tenant=first.tenant)
+        events.queued |= queued
         events.add("info", "bounce.unrecognized", **fields, forwarded=True, duplicate=not queued)
         return Outcome.FORWARDED
 
@@ -223,3 +298,39 @@ def _record_of(report: Report, facts: RecipientFacts, verdict: Verdict, rcpt: Ve
         message_id=report.message_id,
         evidence=verdict.evidence,
     )
+
+
+def _past(record: BounceRecord) -> PastBounce:
+    evidence = f"{record.evidence.rule.value} {record.evidence.ref}".strip() if record.evidence else ""
+    return PastBounce(record.verp_local, record.address, record.sent_at, record.received_at, record.reason, record.severity, record.status, evidence)
+
+
+def _events_of(decision: Decision, decision_id: int | None, tenant: str, user: int, now: datetime, detail: dict[str, str]) -> list[Event]:
+    """The events a decision emits, each with its idempotency key (the same event always gets the same id)."""
+    found = []
+    for bounce in decision.hard:
+        key = event_key(EventType.BOUNCE_HARD, tenant, bounce.verp, bounce.address.casefold())
+        found.append(Event(key, EventType.BOUNCE_HARD, tenant, user, now, (bounce.address,), bounce.reason.value, "hard", (bounce.summary(),)))
+    for kind in decision.events:
+        if kind is EventType.BOUNCE_HARD:
+            continue
+        if kind is EventType.COMPLAINT_RECEIVED:
+            key = event_key(kind, tenant, detail.get("verp", ""), *(a.casefold() for a in decision.addresses), detail.get("feedback_type", ""))
+            found.append(Event(key, kind, tenant, user, now, decision.addresses, detail.get("feedback_type", ""), "complaint", detail=detail))
+            continue
+        key = event_key(kind, tenant, str(user), str(decision_id))
+        counted = tuple(b.summary() for b in decision.counted)
+        found.append(Event(key, kind, tenant, user, now, decision.addresses, decision.why, decision.rule.value, counted, detail=detail))
+    return found
+
+
+def _wanting(actions: ActionsConfig, event: EventType) -> list[ActionKind]:
+    """The actions that carry out ``event``: webhook and command as subscribed, MediaWiki on suppression only."""
+    kinds = []
+    if actions.webhook is not None and event in actions.webhook.events:
+        kinds.append(ActionKind.WEBHOOK)
+    if actions.command is not None and event in actions.command.events:
+        kinds.append(ActionKind.COMMAND)
+    if actions.mediawiki is not None and event is EventType.SUBJECT_SUPPRESSED:
+        kinds.append(ActionKind.MEDIAWIKI)
+    return kinds

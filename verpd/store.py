@@ -1,4 +1,4 @@
-"""Durable state: bounces, subjects and the outbox (SQLAlchemy 2 Core, async).
+"""Durable state: bounces, complaints, subjects, decisions and the outbox (SQLAlchemy 2 Core, async).
 
 SQLite (the default, through aiosqlite) runs in WAL mode with ``synchronous=FULL``,
 so a committed transaction survives a crash or power loss; every write transaction
@@ -10,6 +10,7 @@ Every database failure surfaces as :class:`~verpd.errors.StoreError`.
 from __future__ import annotations
 
 import asyncio
+import enum
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -27,7 +28,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from verpd.errors import StoreError
-from verpd.model import BounceRecord, Severity, SubjectState
+from verpd.events import ActionKind, Payload, decode_payload, encode_payload
+from verpd.model import BounceRecord, Reason, Severity, SubjectState
+from verpd.policy import Action, Decision, History, PastBounce
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -75,6 +78,11 @@ bounces = sa.Table(
     sa.Column("dedup_key", sa.String(64), nullable=False, unique=True),
     sa.Column("final_address", sa.String(998)),  # the address that failed, where it differs from the one we sent to
     sa.Column("evidence", sa.Text),  # JSON: the rule that decided the verdict (Evidence.as_dict)
+    sa.Column("seen_count", sa.Integer),  # how many reports of this failure arrived (NULL in rows older than the column: 1)
+    sa.Column("last_seen_at", UTCDateTime),  # when the latest of them arrived
+    sa.Column("domain", sa.String(255)),  # the lower-cased domain of ``address`` (sender.trouble counts by it)
+    sa.Column("dkim", sa.String(16)),  # the bounce's DKIM result: pass, fail, none, temperror, permerror
+    sa.Column("raw_id", sa.Integer),  # raw_messages.id while the raw message is kept (policy.raw_retention)
     sa.Index("ix_bounces_subject_time", "tenant", "user_id", "received_at"),
     sa.Index("ix_bounces_received_at", "received_at"),
 )
@@ -91,6 +99,8 @@ complaints = sa.Table(
     sa.Column("feedback_type", sa.String(32), nullable=False),
     sa.Column("message_id", sa.String(998)),
     sa.Column("dedup_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("dkim", sa.String(16)),
+    sa.Column("raw_id", sa.Integer),
     sa.Index("ix_complaints_subject_time", "tenant", "user_id", "received_at"),
     sa.Index("ix_complaints_received_at", "received_at"),
 )
@@ -106,6 +116,42 @@ subjects = sa.Table(
     sa.Column("state_changed_at", UTCDateTime),
     sa.Column("state_reason", sa.Text),
     sa.Column("flagged_at", UTCDateTime),  # when a would-suppress decision was logged
+    sa.Column("reset_at", UTCDateTime),  # bounces received before this no longer count
+)
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant", sa.String(255), nullable=False),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("decided_at", UTCDateTime, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("rule", sa.String(32), nullable=False),
+    sa.Column("why", sa.Text, nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("addresses", sa.Text, nullable=False),  # JSON list
+    sa.Column("counted", sa.Text, nullable=False),  # JSON list of CountedBounce bodies: the evidence
+    sa.Index("ix_decisions_subject", "tenant", "user_id", "decided_at"),
+    sa.Index("ix_decisions_decided_at", "decided_at"),
+)
+
+raw_messages = sa.Table(
+    "raw_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("message", sa.LargeBinary, nullable=False),
+    sa.Index("ix_raw_messages_received_at", "received_at"),
+)
+
+trouble = sa.Table(
+    "trouble",
+    metadata,
+    sa.Column("domain", sa.String(255), primary_key=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),  # the episode's first sender.trouble
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),  # the latest refusal about us from the domain
 )
 
 outbox = sa.Table(
@@ -121,18 +167,10 @@ outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),
     sa.Column("done_at", UTCDateTime),
+    sa.Column("dead_at", UTCDateTime),  # given up after outbox.max_attempts; ``verpd outbox retry`` revives it
+    sa.Column("tenant", sa.String(255)),
     sa.Index("ix_outbox_due", "done_at", "next_attempt_at"),
 )
-
-
-@dataclass(frozen=True)
-class Subject:
-    """The stored state of one tenant+user."""
-
-    tenant: str
-    user: int
-    state: SubjectState
-    flagged: bool
 
 
 @dataclass(frozen=True)
@@ -140,10 +178,22 @@ class OutboxItem:
     """A durable side effect waiting to be carried out."""
 
     id: int
-    kind: str
-    payload: dict[str, Any]
+    kind: ActionKind
+    key: str
+    payload: Payload
     message: bytes
     attempts: int
+
+
+class Added(enum.Enum):
+    """What storing one bounce did."""
+
+    NEW = "new"  # the first report of this failure
+    HARDER = "harder"  # a repeat whose verdict is harder than the stored one: the row now says hard
+    DUPLICATE = "duplicate"  # a repeat: only seen_count and last_seen_at changed
+
+
+# --- the dedup-key recipes: the one place that says what counts as "the same" -----------------
 
 
 def dedup_key(*parts: str) -> str:
@@ -152,8 +202,23 @@ def dedup_key(*parts: str) -> str:
 
 
 def bounce_key(record: BounceRecord) -> str:
-    """One bounce per (sent message, failed address, action): MTA retries and duplicate DSNs collapse."""
-    return dedup_key(record.verp_local, record.address.casefold(), record.action or "")
+    """One bounce per (sent message, address we sent to): a VERP address counts at most once per
+    failed address, whatever arrives later (MTA retries, a delay notice then the failure, replays)."""
+    return dedup_key("bounce", record.verp_local, record.address.casefold())
+
+
+def complaint_key(verp_local: str, address: str, feedback_type: str) -> str:
+    return dedup_key("complaint", verp_local, address.casefold(), feedback_type)
+
+
+def event_key(kind: str, *parts: str) -> str:
+    """The idempotency key of an event (its ``id``): the same event always gets the same key."""
+    return dedup_key("event", kind, *parts)[:32]
+
+
+def outbox_key(kind: ActionKind, event_id: str) -> str:
+    """One outbox row per (action, event): an event is carried out once per action."""
+    return dedup_key("outbox", kind.value, event_id)
 
 
 def create_engine(url: str, *, busy_timeout: float = 5.0) -> AsyncEngine:
@@ -187,7 +252,19 @@ def create_engine(url: str, *, busy_timeout: float = 5.0) -> AsyncEngine:
 ADDED_COLUMNS: tuple[tuple[sa.Table, sa.Column[Any]], ...] = (
     (bounces, bounces.c.final_address),
     (bounces, bounces.c.evidence),
+    (bounces, bounces.c.seen_count),
+    (bounces, bounces.c.last_seen_at),
+    (bounces, bounces.c.domain),
+    (bounces, bounces.c.dkim),
+    (bounces, bounces.c.raw_id),
+    (complaints, complaints.c.dkim),
+    (complaints, complaints.c.raw_id),
+    (subjects, subjects.c.reset_at),
+    (outbox, outbox.c.dead_at),
+    (outbox, outbox.c.tenant),
 )
+# Indexes on added columns (create_all makes indexes only with new tables).
+ADDED_INDEXES = (sa.Index("ix_bounces_domain_time", bounces.c.domain, bounces.c.received_at),)
 
 
 async def init_schema(engine: AsyncEngine) -> None:
@@ -207,6 +284,29 @@ def _add_missing_columns(conn: sa.Connection) -> None:
         if column.name not in present:
             kind = column.type.compile(dialect=conn.dialect)
             conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+    for index in ADDED_INDEXES:
+        index.create(conn, checkfirst=True)
+
+
+HISTORY_ROWS = 1000  # bounces of one subject read per decision: bounds the work a flood of bounces can cause
+
+
+def _reason(text: str) -> Reason:
+    try:
+        return Reason(text)
+    except ValueError:  # a row written by a version that knew another reason
+        return Reason.UNDEFINED
+
+
+def _evidence_ref(text: str | None) -> str:
+    """"status 5.1.1", "phrase userunknown#3": the verdict's rule, from the stored evidence JSON."""
+    if not text:
+        return ""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return ""
+    return f"{data.get('rule') or ''} {data.get('ref') or ''}".strip()
 
 
 def _describe(error: SQLAlchemyError) -> str:
@@ -260,9 +360,51 @@ class Store:
         query = sa.select(subjects).order_by(subjects.c.tenant, subjects.c.user_id)
         return await self._rows(query)
 
-    async def list_outbox(self) -> list[dict[str, Any]]:
+    async def list_outbox(self, *, everything: bool = False) -> list[dict[str, Any]]:
+        """Outbox rows not yet carried out (pending and dead), or all of them with ``everything``."""
         query = sa.select(outbox).order_by(outbox.c.id)
+        if not everything:
+            query = query.where(outbox.c.done_at.is_(None))
         return await self._rows(query)
+
+    async def bounce(self, bounce_id: int) -> dict[str, Any] | None:
+        """One bounce row, with its raw message (``raw``, bytes or None once pruned)."""
+        query = sa.select(bounces, raw_messages.c.message.label("raw")).select_from(
+            bounces.outerjoin(raw_messages, raw_messages.c.id == bounces.c.raw_id)
+        ).where(bounces.c.id == bounce_id)
+        rows = await self._rows(query)
+        if not rows:
+            return None
+        row = rows[0]
+        if row.get("evidence"):
+            row["evidence"] = json.loads(row["evidence"])
+        return row
+
+    async def explain(self, tenant: str, user: int, *, limit: int = 50) -> dict[str, Any] | None:
+        """A subject's state, its decisions (newest first, with what counted) and its recent bounces and complaints."""
+        rows = await self._rows(sa.select(subjects).where(subjects.c.tenant == tenant, subjects.c.user_id == user))
+        if not rows:
+            return None
+        subject = rows[0]
+        found = await self._rows(
+            sa.select(decisions).where(decisions.c.tenant == tenant, decisions.c.user_id == user)
+            .order_by(decisions.c.decided_at.desc(), decisions.c.id.desc()).limit(limit)
+        )
+        for row in found:
+            row["addresses"] = json.loads(row["addresses"])
+            row["counted"] = json.loads(row["counted"])
+        recent = await self._rows(
+            sa.select(bounces).where(bounces.c.tenant == tenant, bounces.c.user_id == user)
+            .order_by(bounces.c.received_at.desc(), bounces.c.id.desc()).limit(limit)
+        )
+        for row in recent:
+            if row.get("evidence"):
+                row["evidence"] = json.loads(row["evidence"])
+        said = await self._rows(
+            sa.select(complaints).where(complaints.c.tenant == tenant, complaints.c.user_id == user)
+            .order_by(complaints.c.received_at.desc()).limit(limit)
+        )
+        return {"subject": subject, "decisions": found, "bounces": recent, "complaints": said}
 
     async def _rows(self, query: sa.Select[Any]) -> list[dict[str, Any]]:
         try:
@@ -289,22 +431,32 @@ class Store:
         async with self.transaction() as tx:
             return await tx.prune(outbox, outbox.c.done_at < older_than, batch)
 
+    async def prune_raw(self, older_than: datetime, batch: int) -> int:
+        """Delete one batch of raw messages received before ``older_than`` (the bounce rows stay)."""
+        async with self.transaction() as tx:
+            return await tx.prune(raw_messages, raw_messages.c.received_at < older_than, batch)
+
+    async def prune_decisions(self, older_than: datetime, batch: int) -> int:
+        async with self.transaction() as tx:
+            return await tx.prune(decisions, decisions.c.decided_at < older_than, batch)
+
     async def due_outbox(self, now: datetime, limit: int) -> list[OutboxItem]:
-        """Outbox items whose next attempt is due."""
+        """Outbox items whose next attempt is due (never the dead-lettered)."""
         query = (
             sa.select(outbox)
-            .where(outbox.c.done_at.is_(None), outbox.c.next_attempt_at <= now)
+            .where(outbox.c.done_at.is_(None), outbox.c.dead_at.is_(None), outbox.c.next_attempt_at <= now)
             .order_by(outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
         )
-        return [
-            OutboxItem(r["id"], r["kind"], json.loads(r["payload"]), r["message"], r["attempts"])
-            for r in await self._rows(query)
-        ]
+        items = []
+        for r in await self._rows(query):
+            kind = ActionKind(r["kind"])
+            items.append(OutboxItem(r["id"], kind, r["dedup_key"], decode_payload(kind, r["payload"]), r["message"], r["attempts"]))
+        return items
 
     async def next_outbox_due(self) -> datetime | None:
         """When the earliest pending outbox item is due, if any."""
-        query = sa.select(sa.func.min(outbox.c.next_attempt_at).label("due")).where(outbox.c.done_at.is_(None))
+        query = sa.select(sa.func.min(outbox.c.next_attempt_at).label("due")).where(outbox.c.done_at.is_(None), outbox.c.dead_at.is_(None))
         return (await self._rows(query))[0]["due"]
 
     async def outbox_done(self, item_id: int, now: datetime) -> None:
@@ -313,13 +465,23 @@ class Store:
                 outbox.update().where(outbox.c.id == item_id).values(done_at=now, attempts=outbox.c.attempts + 1, last_error=None)
             )
 
-    async def outbox_failed(self, item_id: int, error: str, next_attempt_at: datetime) -> None:
+    async def outbox_failed(self, item_id: int, error: str, next_attempt_at: datetime, *, dead_at: datetime | None = None) -> None:
+        """Count a failed attempt; ``dead_at`` gives the item up (dead letter) until ``retry_outbox``."""
         async with self.transaction() as tx:
             await tx.conn.execute(
                 outbox.update()
                 .where(outbox.c.id == item_id)
-                .values(attempts=outbox.c.attempts + 1, last_error=error[:2000], next_attempt_at=next_attempt_at)
+                .values(attempts=outbox.c.attempts + 1, last_error=error[:2000], next_attempt_at=next_attempt_at, dead_at=dead_at)
             )
+
+    async def retry_outbox(self, now: datetime, ids: list[int] | None = None) -> int:
+        """Make dead-lettered items (``ids``, or all of them) due now with a fresh attempt count; returns how many."""
+        condition = sa.and_(outbox.c.done_at.is_(None), outbox.c.dead_at.is_not(None))
+        if ids is not None:
+            condition = sa.and_(condition, outbox.c.id.in_(ids))
+        async with self.transaction() as tx:
+            result = await tx.conn.execute(outbox.update().where(condition).values(dead_at=None, attempts=0, next_attempt_at=now))
+            return result.rowcount
 
 
 class Transaction:
@@ -329,15 +491,10 @@ class Transaction:
         self.conn = conn
         self._insert = insert
 
-    async def add_bounce(self, record: BounceRecord) -> bool:
-        """Store ``record``; False if the same bounce was already stored."""
-        values = {
-            "tenant": record.tenant,
-            "user_id": record.user,
-            "verp_local": record.verp_local,
-            "sent_at": record.sent_at,
-            "received_at": record.received_at,
-            "address": record.address,
+    async def add_bounce(self, record: BounceRecord, *, raw_id: int | None = None, dkim: str | None = None) -> Added:
+        """Store ``record`` once per :func:`bounce_key`; a repeat only bumps its seen count, unless it is harder."""
+        key = bounce_key(record)
+        verdict = {
             "action": record.action,
             "status": record.status,
             "reply_code": record.reply_code,
@@ -347,69 +504,140 @@ class Transaction:
             "remote_mta": record.remote_mta,
             "reporting_mta": record.reporting_mta,
             "detector": record.detector,
-            "message_id": record.message_id,
-            "dedup_key": bounce_key(record),
             "final_address": record.final_address,
             "evidence": json.dumps(record.evidence.as_dict(), ensure_ascii=False) if record.evidence else None,
         }
+        values = {
+            **verdict,
+            "tenant": record.tenant,
+            "user_id": record.user,
+            "verp_local": record.verp_local,
+            "sent_at": record.sent_at,
+            "received_at": record.received_at,
+            "address": record.address,
+            "message_id": record.message_id,
+            "dedup_key": key,
+            "seen_count": 1,
+            "last_seen_at": record.received_at,
+            "domain": record.address.rpartition("@")[2].lower()[:255] or None,
+            "dkim": dkim,
+            "raw_id": raw_id,
+        }
         statement = self._insert(bounces).values(values).on_conflict_do_nothing(index_elements=["dedup_key"])
-        result = await self.conn.execute(statement.returning(bounces.c.id))
-        return result.first() is not None
+        if (await self.conn.execute(statement.returning(bounces.c.id))).first() is not None:
+            return Added.NEW
+        stored = (await self.conn.execute(sa.select(bounces.c.id, bounces.c.severity).where(bounces.c.dedup_key == key))).one()
+        seen = {"seen_count": sa.func.coalesce(bounces.c.seen_count, 1) + 1, "last_seen_at": record.received_at}
+        harder = record.severity is Severity.HARD and stored.severity != Severity.HARD.value
+        if harder:  # e.g. a delay notice first, then the failure: the row takes the failure's verdict
+            seen.update(verdict)
+            seen["received_at"] = record.received_at
+        await self.conn.execute(bounces.update().where(bounces.c.id == stored.id).values(seen))
+        return Added.HARDER if harder else Added.DUPLICATE
+
+    async def store_raw(self, raw: bytes, now: datetime) -> int:
+        """Keep ``raw`` for review (once per content); returns its id."""
+        digest = hashlib.sha256(raw).hexdigest()
+        statement = self._insert(raw_messages).values(received_at=now, sha256=digest, message=raw).on_conflict_do_nothing(index_elements=["sha256"])
+        row = (await self.conn.execute(statement.returning(raw_messages.c.id))).first()
+        if row is not None:
+            return int(row.id)
+        return int((await self.conn.execute(sa.select(raw_messages.c.id).where(raw_messages.c.sha256 == digest))).scalar_one())
 
     async def add_complaint(
-        self, *, tenant: str, user: int, verp_local: str, received_at: datetime, address: str, feedback_type: str, message_id: str | None
+        self, *, tenant: str, user: int, verp_local: str, received_at: datetime, address: str, feedback_type: str, message_id: str | None,
+        dkim: str | None = None, raw_id: int | None = None,
     ) -> bool:
         """Store one complaint; False if the same complaint was already stored."""
         values = dict(
             tenant=tenant, user_id=user, verp_local=verp_local, received_at=received_at, address=address,
-            feedback_type=feedback_type, message_id=message_id,
-            dedup_key=dedup_key("complaint", verp_local, address.casefold(), feedback_type),
+            feedback_type=feedback_type, message_id=message_id, dkim=dkim, raw_id=raw_id,
+            dedup_key=complaint_key(verp_local, address, feedback_type),
         )
         statement = self._insert(complaints).values(values).on_conflict_do_nothing(index_elements=["dedup_key"])
         return (await self.conn.execute(statement.returning(complaints.c.id))).first() is not None
 
-    async def subject(self, tenant: str, user: int, now: datetime) -> Subject:
-        """The subject's state, creating it (active) on its first bounce."""
-        statement = (
-            self._insert(subjects)
-            .values(tenant=tenant, user_id=user, state=SubjectState.ACTIVE.value, first_bounce_at=now, last_bounce_at=now)
-            .on_conflict_do_update(index_elements=["tenant", "user_id"], set_={"last_bounce_at": now})
-            .returning(subjects.c.state, subjects.c.flagged_at)
+    async def subject(self, tenant: str, user: int, now: datetime, *, touch: bool = True) -> History:
+        """The subject's state (no bounces yet), creating it (active) if it has none."""
+        statement = self._insert(subjects).values(
+            tenant=tenant, user_id=user, state=SubjectState.ACTIVE.value, first_bounce_at=now, last_bounce_at=now
         )
-        row = (await self.conn.execute(statement)).one()
-        return Subject(tenant, user, SubjectState(row.state), row.flagged_at is not None)
+        if touch:
+            statement = statement.on_conflict_do_update(index_elements=["tenant", "user_id"], set_={"last_bounce_at": now})
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=["tenant", "user_id"])
+        await self.conn.execute(statement)
+        row = (await self.conn.execute(
+            sa.select(subjects.c.state, subjects.c.flagged_at, subjects.c.reset_at).where(subjects.c.tenant == tenant, subjects.c.user_id == user)
+        )).one()
+        return History(SubjectState(row.state), row.flagged_at is not None, row.reset_at)
 
-    async def hard_bounce_count(self, tenant: str, user: int, since: datetime) -> int:
-        """Distinct sent messages of the subject that bounced hard since ``since``."""
-        query = sa.select(sa.func.count(sa.distinct(bounces.c.verp_local))).where(
-            bounces.c.tenant == tenant,
-            bounces.c.user_id == user,
-            bounces.c.severity == Severity.HARD.value,
-            bounces.c.received_at >= since,
+    async def has_subject(self, tenant: str, user: int) -> bool:
+        query = sa.select(subjects.c.state).where(subjects.c.tenant == tenant, subjects.c.user_id == user)
+        return (await self.conn.execute(query)).first() is not None
+
+    async def history(self, tenant: str, user: int, since: datetime, *, limit: int = HISTORY_ROWS) -> tuple[PastBounce, ...]:
+        """The subject's bounces received since ``since``, newest first (at most ``limit``)."""
+        query = (
+            sa.select(
+                bounces.c.verp_local, bounces.c.address, bounces.c.sent_at, bounces.c.received_at, bounces.c.reason,
+                bounces.c.severity, bounces.c.status, bounces.c.evidence,
+            )
+            .where(bounces.c.tenant == tenant, bounces.c.user_id == user, bounces.c.received_at >= since)
+            .order_by(bounces.c.received_at.desc(), bounces.c.id.desc())
+            .limit(limit)
         )
-        return (await self.conn.execute(query)).scalar_one()
-
-    async def suppress(self, tenant: str, user: int, now: datetime, reason: str) -> None:
-        await self.conn.execute(
-            subjects.update()
-            .where(subjects.c.tenant == tenant, subjects.c.user_id == user)
-            .values(state=SubjectState.SUPPRESSED.value, state_changed_at=now, state_reason=reason)
+        return tuple(
+            PastBounce(r.verp_local, r.address, r.sent_at, r.received_at, _reason(r.reason), Severity(r.severity), r.status, _evidence_ref(r.evidence))
+            for r in await self.conn.execute(query)
         )
 
-    async def flag(self, tenant: str, user: int, now: datetime) -> None:
-        await self.conn.execute(
-            subjects.update().where(subjects.c.tenant == tenant, subjects.c.user_id == user).values(flagged_at=now)
+    async def apply(self, tenant: str, user: int, decision: Decision, now: datetime) -> int:
+        """Carry out ``decision``'s state change and store it with its evidence; returns the decision's id."""
+        where = sa.and_(subjects.c.tenant == tenant, subjects.c.user_id == user)
+        if decision.action is Action.SUPPRESS:
+            await self.conn.execute(subjects.update().where(where).values(
+                state=SubjectState.SUPPRESSED.value, state_changed_at=now, state_reason=decision.why))
+        elif decision.action is Action.WOULD_SUPPRESS:
+            await self.conn.execute(subjects.update().where(where).values(flagged_at=now))
+        elif decision.action is Action.RESET:
+            await self.conn.execute(subjects.update().where(where).values(
+                state=SubjectState.ACTIVE.value, state_changed_at=now, state_reason=decision.why, flagged_at=None, reset_at=now))
+        values = dict(
+            tenant=tenant, user_id=user, decided_at=now, action=decision.action.value, rule=decision.rule.value, why=decision.why,
+            score=decision.score, addresses=json.dumps(list(decision.addresses)),
+            counted=json.dumps([b.summary().body() for b in decision.counted], ensure_ascii=False),
         )
+        return int((await self.conn.execute(decisions.insert().values(values).returning(decisions.c.id))).scalar_one())
 
-    async def enqueue(self, kind: str, key: str, payload: dict[str, Any], message: bytes, now: datetime) -> bool:
+    async def enqueue(self, kind: ActionKind, key: str, payload: Payload, message: bytes, now: datetime, *, tenant: str | None = None) -> bool:
         """Queue a side effect once per ``key``; False if it was already queued."""
         statement = (
             self._insert(outbox)
-            .values(kind=kind, dedup_key=key, payload=json.dumps(payload), message=message, created_at=now, next_attempt_at=now, attempts=0)
+            .values(kind=kind.value, dedup_key=key, payload=encode_payload(payload), message=message, created_at=now,
+                    next_attempt_at=now, attempts=0, tenant=tenant)
             .on_conflict_do_nothing(index_elements=["dedup_key"])
         )
         result = await self.conn.execute(statement.returning(outbox.c.id))
         return result.first() is not None
+
+    async def domain_failures(self, domain: str, since: datetime) -> dict[str, int]:
+        """Failures from ``domain`` received since ``since``, counted by reason."""
+        query = (
+            sa.select(bounces.c.reason, sa.func.count().label("n"))
+            .where(bounces.c.domain == domain, bounces.c.received_at >= since)
+            .group_by(bounces.c.reason)
+        )
+        return {r.reason: int(r.n) for r in await self.conn.execute(query)}
+
+    async def trouble_episode(self, domain: str) -> tuple[datetime, datetime] | None:
+        row = (await self.conn.execute(sa.select(trouble.c.started_at, trouble.c.last_seen_at).where(trouble.c.domain == domain))).first()
+        return (row.started_at, row.last_seen_at) if row else None
+
+    async def set_trouble(self, domain: str, started_at: datetime, last_seen_at: datetime) -> None:
+        statement = self._insert(trouble).values(domain=domain, started_at=started_at, last_seen_at=last_seen_at).on_conflict_do_update(
+            index_elements=["domain"], set_={"started_at": started_at, "last_seen_at": last_seen_at})
+        await self.conn.execute(statement)
 
     async def prune(self, table: sa.Table, condition: sa.ColumnElement[bool], batch: int) -> int:
         ids = sa.select(table.c.id).where(condition).limit(batch).scalar_subquery()

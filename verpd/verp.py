@@ -159,3 +159,40 @@ class Verp:
         if sent - now > self.config.clock_skew:
             raise VerpError(VerpErrorKind.FUTURE, f"send time lies {sent - now} s in the future")
         return VerpAddress(tenant, user, datetime.fromtimestamp(sent, UTC), local, index)
+
+
+# Errors that say more than "not ours": reported in preference when no configuration verifies.
+_SPECIFIC = (VerpErrorKind.BAD_SIGNATURE, VerpErrorKind.EXPIRED, VerpErrorKind.FUTURE)
+
+
+class VerpSet:
+    """The global VERP configuration and the tenants' own (``[tenants.<id>.verp]``).
+
+    A tenant with its own configuration is verified only with it (its secrets, domain,
+    format), and its configuration verifies no other tenant's addresses: one tenant's
+    secret can never sign for another.
+    """
+
+    def __init__(self, default: VerpConfig, tenants: dict[str, VerpConfig] | None = None) -> None:
+        self.default = Verp(default)
+        self.tenants = {tenant: Verp(config) for tenant, config in (tenants or {}).items() if config != default}
+
+    def encode(self, tenant: str, user: int, sent_at: int) -> str:
+        return self.tenants.get(tenant, self.default).encode(tenant, user, sent_at)
+
+    def verify(self, address: str, now: int) -> VerpAddress:
+        """The decoded address, verified by the configuration of the tenant it names."""
+        best: VerpError | None = None
+        for owner, verp in ((None, self.default), *self.tenants.items()):
+            try:
+                decoded = verp.verify(address, now)
+            except VerpError as e:
+                if best is None or (e.kind in _SPECIFIC and best.kind not in _SPECIFIC):
+                    best = e
+                continue
+            if (owner is None and decoded.tenant in self.tenants) or (owner is not None and decoded.tenant != owner):
+                best = VerpError(VerpErrorKind.BAD_SIGNATURE, "the signature does not match any secret of the tenant it names")
+                continue
+            return decoded
+        assert best is not None
+        raise best
