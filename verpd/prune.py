@@ -1,4 +1,6 @@
-"""Retention: delete records older than ``policy.max_age``, off the LMTP path.
+"""Retention: delete records older than ``policy.max_age`` and raw messages older than
+``policy.raw_retention``, off the LMTP path. Decisions are kept: they explain a
+subject's state (``verpd subjects show``), and each needs ``limit`` signed mails.
 
 Deletes run in bounded batches (``policy.prune_batch`` rows per transaction),
 yielding to the event loop between batches so deliveries are never held up for
@@ -21,12 +23,15 @@ log = structlog.get_logger("verpd.prune")
 
 
 async def prune(store: Store, config: PolicyConfig, now: datetime) -> int:
-    """Delete every bounce, complaint and finished outbox item older than ``max_age``; returns the count."""
-    if config.max_age <= 0:
-        return 0
-    cutoff = now - timedelta(seconds=config.max_age)
+    """Delete every bounce, complaint and finished outbox item older than ``max_age``, and every raw
+    message older than ``raw_retention``; returns the count."""
+    sweeps = []
+    if config.max_age > 0:
+        cutoff = now - timedelta(seconds=config.max_age)
+        sweeps += [(store.prune_bounces, cutoff), (store.prune_complaints, cutoff), (store.prune_outbox, cutoff)]
+    sweeps.append((store.prune_raw, now - timedelta(seconds=config.raw_retention)))
     total = 0
-    for sweep in (store.prune_bounces, store.prune_complaints, store.prune_outbox):
+    for sweep, cutoff in sweeps:
         while True:
             deleted = await sweep(cutoff, config.prune_batch)
             total += deleted

@@ -436,10 +436,6 @@ class Store:
         async with self.transaction() as tx:
             return await tx.prune(raw_messages, raw_messages.c.received_at < older_than, batch)
 
-    async def prune_decisions(self, older_than: datetime, batch: int) -> int:
-        async with self.transaction() as tx:
-            return await tx.prune(decisions, decisions.c.decided_at < older_than, batch)
-
     async def due_outbox(self, now: datetime, limit: int) -> list[OutboxItem]:
         """Outbox items whose next attempt is due (never the dead-lettered)."""
         query = (
