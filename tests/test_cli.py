@@ -189,3 +189,115 @@ def test_parse_refuses_a_max_recipients_below_one(capsys) -> None:
     with pytest.raises(SystemExit) as exited:
         cli.main(["parse", "--max-recipients", "0", str(POSTFIX_BOUNCE)])
     assert exited.value.code == 2 and "at least 1" in capsys.readouterr().err
+
+
+def _config_file_with(tmp_path: Path, **sections: dict) -> Path:
+    from tests.conftest import config_dict
+
+    lines = []
+    for section, values in config_dict(tmp_path, **sections).items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    path = tmp_path / "verpd.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _bounces_for(config_file: Path, user: int, count: int) -> None:
+    from verpd import config as config_module
+
+    config = config_module.load(config_file)
+
+    async def record() -> None:
+        engine = create_engine(config.database.url)
+        await init_schema(engine)
+        pipeline = Pipeline(config, Store(engine))
+        clock = FakeClock(datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
+        verp = Verp(config.verp)
+        for _ in range(count):
+            clock.advance(seconds=60)
+            address = verp.encode("enwiki", user, clock.unix - 10)
+            await pipeline.deliver(dsn(address), [verp.verify(address, clock.unix)], clock.now)
+        await engine.dispose()
+
+    asyncio.run(record())
+
+
+def test_subjects_show_names_the_state_the_rule_and_the_bounces_that_counted(tmp_path: Path, capsys) -> None:
+    config_file = _config_file_with(tmp_path, policy={"limit": 2, "act": True})
+    _bounces_for(config_file, 7, 3)
+    capsys.readouterr()
+    status, out, _ = run(capsys, "--config", str(config_file), "subjects", "show", "enwiki", "7")
+    assert status == 0
+    assert out.startswith("enwiki user 7: suppressed since 2026-11-21 12:02:00 (2 hard bounces of different messages")
+    assert "suppress  rule limit" in out and "failed addresses: alice@example.com" in out
+    assert out.count("counted:") == 2 and "[status 5.1.1]" in out
+
+    status, out, _ = run(capsys, "--config", str(config_file), "subjects", "show", "enwiki", "7", "--json")
+    shown = json.loads(out)
+    assert shown["subject"]["state"] == "suppressed" and len(shown["bounces"]) == 3
+    (decision,) = shown["decisions"]
+    assert decision["rule"] == "limit" and [b["evidence"] for b in decision["counted"]] == ["status 5.1.1"] * 2
+
+
+def test_subjects_show_of_an_unknown_user_says_so_with_exit_1(config_file: Path, capsys) -> None:
+    status, _, err = run(capsys, "--config", str(config_file), "subjects", "show", "enwiki", "404")
+    assert status == 1 and "no record of user 404" in err
+
+
+def test_subjects_reset_makes_the_user_active_and_is_explained(tmp_path: Path, capsys) -> None:
+    config_file = _config_file_with(tmp_path, policy={"limit": 2, "act": True})
+    _bounces_for(config_file, 7, 2)
+    capsys.readouterr()
+    status, out, _ = run(capsys, "--config", str(config_file), "subjects", "reset", "enwiki", "7", "--by", "admin")
+    assert status == 0 and "enwiki user 7: active" in out
+    status, out, _ = run(capsys, "--config", str(config_file), "subjects", "show", "enwiki", "7", "--json")
+    shown = json.loads(out)
+    assert shown["subject"]["state"] == "active" and shown["subject"]["reset_at"] is not None
+    assert [(d["action"], d["why"]) for d in shown["decisions"]][0] == ("reset", "reset by admin")
+    status, _, err = run(capsys, "--config", str(config_file), "subjects", "reset", "enwiki", "404")
+    assert status == 1 and "nothing to reset" in err
+
+
+def test_outbox_list_and_retry_revive_a_dead_letter(tmp_path: Path, capsys) -> None:
+    config_file = _config_file_with(tmp_path, policy={"limit": 1, "act": True},
+                                    webhook={"url": "http://127.0.0.1:9/hook", "secret": "a-webhook-secret-of-some-length"})
+    _bounces_for(config_file, 7, 1)
+    from verpd import config as config_module
+
+    config = config_module.load(config_file)
+
+    async def kill_it() -> None:
+        engine = create_engine(config.database.url)
+        store = Store(engine)
+        (row,) = await store.list_outbox()
+        await store.outbox_failed(row["id"], "ConnectError: refused", datetime(2026, 11, 21, 13, 0, tzinfo=UTC),
+                                  dead_at=datetime(2026, 11, 21, 13, 0, tzinfo=UTC))
+        await engine.dispose()
+
+    asyncio.run(kill_it())
+    capsys.readouterr()
+    status, out, _ = run(capsys, "--config", str(config_file), "outbox", "list", "--json")
+    (item,) = [json.loads(line) for line in out.splitlines()]
+    assert status == 0 and (item["kind"], item["state"], item["attempts"]) == ("webhook", "dead", 1)
+    assert item["payload"]["event"] == "subject.suppressed" and item["last_error"] == "ConnectError: refused"
+    status, out, _ = run(capsys, "--config", str(config_file), "outbox", "retry", str(item["id"]))
+    assert status == 0 and out.startswith("1 item(s) due again")
+    status, out, _ = run(capsys, "--config", str(config_file), "outbox", "list", "--json")
+    (item,) = [json.loads(line) for line in out.splitlines()]
+    assert (item["state"], item["attempts"]) == ("pending", 0)
+    status, _, err = run(capsys, "--config", str(config_file), "outbox", "retry")
+    assert status == 2 and "--dead" in err
+
+
+def test_bounces_show_prints_the_verdict_and_the_raw_message(tmp_path: Path, capsys) -> None:
+    config_file = _config_file_with(tmp_path)
+    _bounces_for(config_file, 7, 1)
+    capsys.readouterr()
+    status, out, _ = run(capsys, "--config", str(config_file), "bounces", "show", "1", "--json")
+    shown = json.loads(out)
+    assert status == 0 and shown["reason"] == "userunknown" and shown["raw_kept"] is True and shown["evidence"]["ref"] == "5.1.1"
+    status, out, _ = run(capsys, "--config", str(config_file), "bounces", "show", "1", "--raw")
+    assert status == 0 and out.startswith("Return-Path: <>") and "message/delivery-status" in out
+    status, _, err = run(capsys, "--config", str(config_file), "bounces", "show", "99")
+    assert status == 1 and "no bounce with id 99" in err
