@@ -429,3 +429,53 @@ def test_parse_max_recipients_must_be_a_whole_number_of_at_least_one(tmp_path: P
 def test_parse_max_recipients_in_a_file_reaches_the_config(tmp_path: Path) -> None:
     """A [parse] table sets max_recipients."""
     assert config_module.load(write(tmp_path, render({"parse": {"max_recipients": "25"}})), environ={}).parse.max_recipients == 25
+
+
+def test_every_key_the_loader_reads_is_documented_in_the_example() -> None:
+    """Each key ``config.py`` reads appears in config.example.toml (set, or shown commented out)."""
+    import re
+
+    source = (REPO / "verpd" / "config.py").read_text()
+    keys = set(re.findall(r"""\bt\.get\("(\w+)\"""", source))
+    example = (REPO / "config.example.toml").read_text()
+    missing = sorted(k for k in keys if not re.search(rf"^#?\s*{k}\s*=", example, re.MULTILINE))
+    assert keys and not missing, f"undocumented keys: {missing}"
+
+
+def test_a_tenant_overrides_the_global_sections_key_by_key() -> None:
+    data = {
+        "verp": {"domain": "bounces.example.org", "secrets": [TEST_SECRET]},
+        "policy": {"limit": 10, "act": False},
+        "webhook": {"url": "https://app.example.org/hook", "secret": "a-webhook-secret-of-some-length", "events": ["subject.suppressed"]},
+        "tenants": {"dewiki": {"policy": {"act": True}, "webhook": {"url": "https://de.example.org/hook"},
+                               "verp": {"secrets": ["a-secret-only-dewiki-knows"]}}},
+    }
+    config = config_module.from_dict(data)
+    dewiki, other = config.tenant("dewiki"), config.tenant("frwiki")
+    assert (dewiki.policy.limit, dewiki.policy.act) == (10, True) and (other.policy.limit, other.policy.act) == (10, False)
+    assert dewiki.actions.webhook is not None and dewiki.actions.webhook.url == "https://de.example.org/hook"
+    assert dewiki.actions.webhook.secret == config.actions.webhook.secret  # inherited: only the url was overridden
+    assert [s.value for s in dewiki.verp.secrets] == [b"a-secret-only-dewiki-knows"]  # replaced, never added to
+    assert other.verp is config.verp
+
+
+@pytest.mark.parametrize(("data", "key", "fragments"), [
+    pytest.param({"webhook": {"url": "ftp://x", "secret": "a-webhook-secret-of-some-length"}}, "webhook.url", ["http:// or https://"], id="webhook-url"),
+    pytest.param({"webhook": {"url": "https://x.example.org/"}}, "webhook.secret", ["exactly one of secret", "token_urlsafe"], id="webhook-no-secret"),
+    pytest.param({"webhook": {"url": "https://x.example.org/", "secret": "short"}}, "webhook.secret", ["shorter than 16 bytes"], id="webhook-short-secret"),
+    pytest.param({"webhook": {"url": "https://x.example.org/", "secret": "a-webhook-secret-of-some-length", "events": ["subject.deleted"]}},
+                 "webhook.events", ["unknown event 'subject.deleted'", '"subject.suppressed"'], id="webhook-unknown-event"),
+    pytest.param({"command": {"events": ["subject.suppressed"]}}, "command.argv", ["missing"], id="command-no-argv"),
+    pytest.param({"mediawiki": {"database_url": "oracle://wiki@db/wiki"}}, "mediawiki.database_url", ["not supported", "mysql+aiomysql"], id="mediawiki-driver"),
+    pytest.param({"policy": {"soft_weight": 2}}, "policy.soft_weight", ["from 0 to 1"], id="soft-weight-range"),
+    pytest.param({"dkim": {"sign_selector": "verpd"}}, "dkim.sign_key_file", ["all three"], id="dkim-partial-signing"),
+    pytest.param({"tenants": {"de wiki": {}}}, "tenants.de wiki", ["letters, digits"], id="tenant-id"),
+    pytest.param({"tenants": {"dewiki": {"polcy": {}}}}, "tenants.dewiki.polcy", ["did you mean 'tenants.dewiki.policy'"], id="tenant-typo"),
+])
+def test_action_and_tenant_settings_are_validated_with_a_fix(data: dict, key: str, fragments: list[str]) -> None:
+    full = {"verp": {"domain": "bounces.example.org", "secrets": [TEST_SECRET]}, **data}
+    with pytest.raises(ConfigError) as raised:
+        config_module.from_dict(full)
+    messages = [p.message for p in raised.value.problems if p.path == key]
+    assert messages, f"no problem for {key}: {raised.value}"
+    assert all(f in messages[0] for f in fragments), messages[0]

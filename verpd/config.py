@@ -330,7 +330,7 @@ def _tenants(t: _Table, data: dict[str, Any], base_dir: Path, environ: dict[str,
     for tenant in list(t.data):
         own = t.table(tenant)
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,255}", tenant):
-            own.problem("", f"tenant id {tenant!r} may hold only letters, digits, '_', '-' and '.'")
+            t.problem(tenant, f"tenant id {tenant!r} may hold only letters, digits, '_', '-' and '.'")
             continue
         merged: dict[str, _Table] = {}
         for name in TENANT_SECTIONS:
