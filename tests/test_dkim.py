@@ -1,4 +1,4 @@
-"""DKIM: verifying through an injected resolver, trusting only our own Authentication-Results."""
+"""DKIM: verifying through an injected resolver, trusting only our own Authentication-Results, signing forwards."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import dkim as dkimpy
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from verpd.dkim import MAX_SIGNATURES, DkimCheck, DkimResult, check
+from verpd.config import DkimSigning
+from verpd.dkim import MAX_SIGNATURES, DkimCheck, DkimResult, check, sign
+from verpd.errors import ConfigError
 
 DOMAIN = "example.org"
 SELECTOR = "sel"
@@ -46,6 +48,11 @@ def key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
     subprocess.run(["openssl", "genrsa", "-out", str(pem), "2048"], check=True, capture_output=True)
     der = subprocess.run(["openssl", "rsa", "-in", str(pem), "-pubout", "-outform", "DER"], check=True, capture_output=True).stdout
     return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+
+
+@pytest.fixture
+def signing(key_pair: tuple[Path, bytes]) -> DkimSigning:
+    return DkimSigning(key_pair[0], SELECTOR, DOMAIN)
 
 
 def fake_resolver(records: dict[bytes, bytes], calls: list[tuple[bytes, float]] | None = None) -> Callable[..., bytes | None]:
@@ -346,3 +353,45 @@ async def test_our_authentication_results_without_dkim_fall_back_to_verifying(ke
     raw = with_headers(b"Authentication-Results: mx.bounces.example.org; spf=pass smtp.mailfrom=example.org", message=dkimpy_signed(MESSAGE, key_pair[0]))
     found = await check(raw, resolver=fake_resolver(published), timeout=TIMEOUT, authserv_id=OURS)
     assert found == DkimCheck(DkimResult.PASS, DOMAIN, "signature")
+
+
+# --- signing ---------------------------------------------------------------------------
+
+
+async def test_signed_forward_verifies(signing, published) -> None:
+    """sign() prepends an rsa-sha256, relaxed/relaxed signature of the present listed headers, and check() passes it."""
+    raw = sign(MESSAGE, signing)
+    assert raw.endswith(MESSAGE) and raw.startswith(b"DKIM-Signature: ")
+    tags = dkimpy.util.parse_tag_value(raw[len(b"DKIM-Signature:") : raw.index(b"From: Wiki")])
+    assert tags[b"a"] == b"rsa-sha256" and tags[b"c"] == b"relaxed/relaxed"
+    assert tags[b"d"] == b"example.org" and tags[b"s"] == b"sel"
+    signed = [h.strip() for h in tags[b"h"].split(b":")]
+    assert signed == [b"from", b"to", b"subject", b"date", b"message-id", b"auto-submitted", b"mime-version", b"content-type"]
+    assert await check(raw, resolver=fake_resolver(published), timeout=TIMEOUT) == DkimCheck(DkimResult.PASS, DOMAIN, "signature")
+
+
+async def test_signing_signs_only_present_headers_and_keeps_lf_line_ends(signing, published) -> None:
+    """A message with LF line ends and only From/Subject gets an LF-folded signature of those two, which verifies."""
+    message = b"From: a@example.org\nSubject: hi\n\nbody\n"
+    raw = sign(message, signing)
+    assert b"\r" not in raw
+    assert b"h=from : subject" in raw.replace(b"\n\t", b"").replace(b"\n ", b"")
+    assert (await check(raw, resolver=fake_resolver(published), timeout=TIMEOUT)).result is DkimResult.PASS
+
+
+def test_signing_without_from_is_refused(signing) -> None:
+    """A message without From cannot be signed (RFC 6376 requires signing From): ValueError."""
+    with pytest.raises(ValueError, match="From"):
+        sign(b"Subject: hi\r\n\r\nbody\r\n", signing)
+
+
+@pytest.mark.parametrize(
+    "content", [None, b"not a key", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"], ids=["missing", "garbage", "not-rsa"]
+)
+def test_signing_with_an_unusable_key_file_is_a_config_error(tmp_path: Path, content: bytes | None) -> None:
+    """A missing or non-RSA key file is a ConfigError naming dkim.sign_key_file."""
+    key = tmp_path / "key.pem"
+    if content is not None:
+        key.write_bytes(content)
+    with pytest.raises(ConfigError, match="dkim.sign_key_file"):
+        sign(MESSAGE, DkimSigning(key, SELECTOR, DOMAIN))

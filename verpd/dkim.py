@@ -1,4 +1,4 @@
-"""DKIM: whether a message's signing domain vouches for it.
+"""DKIM: whether a message's signing domain vouches for it, and signing our own forwards.
 
 :func:`check` answers with a :class:`DkimCheck`. Two sources, in this order:
 
@@ -49,6 +49,9 @@ PERMERROR, with the domain of the first signature. One signature's result:
 
 :func:`check` never raises for what a message contains: hostile input ends as
 FAIL, PERMERROR or NONE.
+
+:func:`sign` prepends an rsa-sha256, relaxed/relaxed signature. Only RSA keys are
+supported: dkimpy signs Ed25519 only with PyNaCl, which verpd does not install.
 """
 
 from __future__ import annotations
@@ -63,20 +66,27 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import dkim as dkimpy
+from dkim.crypto import parse_pem_private_key
 from dkim.util import parse_tag_value
+
+from verpd.config import DkimSigning
+from verpd.errors import ConfigError, ConfigProblem
 
 __all__ = [
     "MAX_SIGNATURES",
+    "SIGNED_HEADERS",
     "SOURCE_AUTHENTICATION_RESULTS",
     "SOURCE_SIGNATURE",
     "DkimCheck",
     "DkimResult",
     "Resolver",
     "check",
+    "sign",
 ]
 
 MAX_SIGNATURES = 5  # DKIM-Signature fields verified per message, topmost first; ESPs and lists add 1-3
 MIN_KEY_BITS = 1024  # RFC 8301 §3.2: verifiers reject shorter RSA keys (dkimpy's minkey)
+SIGNED_HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted", "MIME-Version", "Content-Type")
 
 # dkimpy logs why a signature failed as prose with header content; check() reports the outcome instead.
 _DKIMPY_LOG = logging.getLogger("verpd.dkim.dkimpy")
@@ -133,6 +143,60 @@ async def check(raw: bytes, *, resolver: Resolver, timeout: float, authserv_id: 
     except TimeoutError:
         state.cancelled.set()
         return DkimCheck(DkimResult.TEMPERROR, state.first_domain, SOURCE_SIGNATURE)
+
+
+def sign(message: bytes, signing: DkimSigning) -> bytes:
+    """``message`` with an rsa-sha256, relaxed/relaxed DKIM-Signature prepended.
+
+    Signs those of :data:`SIGNED_HEADERS` the message has (From is required).
+    Reads the key file on each call and blocks: call it off the event loop.
+    Raises ConfigError if the key file is unreadable or not an RSA key of at least
+    1024 bits, ValueError if the message cannot be signed (no From).
+    """
+    key = _signing_key(signing)
+    try:
+        selector, domain = signing.selector.encode("ascii"), signing.domain.encode("idna")
+    except UnicodeError:
+        raise ConfigError(str(signing.key_file), [ConfigProblem("dkim.sign_domain", "selector and domain must be DNS names")]) from None
+    names = {name.lower() for name, _ in _header_fields(message)}
+    include = [h.lower().encode("ascii") for h in SIGNED_HEADERS if h.lower() in names]
+    first_line_end = message.find(b"\n")
+    linesep = b"\r\n" if first_line_end > 0 and message[first_line_end - 1 : first_line_end] == b"\r" else b"\n"
+    try:
+        header = dkimpy.sign(
+            message,
+            selector,
+            domain,
+            key,
+            canonicalize=(b"relaxed", b"relaxed"),
+            signature_algorithm=b"rsa-sha256",
+            include_headers=include,
+            linesep=linesep,
+            logger=_DKIMPY_LOG,
+        )
+    except dkimpy.DKIMException as e:
+        raise ValueError(f"cannot DKIM-sign this message: {e}") from e
+    return header + message
+
+
+def _signing_key(signing: DkimSigning) -> bytes:
+    def problem(message: str) -> ConfigError:
+        return ConfigError(str(signing.key_file), [ConfigProblem("dkim.sign_key_file", message)])
+
+    try:
+        key = signing.key_file.read_bytes().replace(b"\r\n", b"\n")
+    except OSError as e:
+        raise problem(f"cannot read the DKIM key: {e.strerror}") from None
+    try:
+        bits = parse_pem_private_key(key)["modulus"].bit_length()
+    except Exception:  # dkimpy's ASN.1 and base64 readers raise several kinds
+        raise problem(
+            "not an RSA private key in PEM form (Ed25519 needs PyNaCl, not installed); "
+            "make one with: openssl genrsa -out dkim.pem 2048"
+        ) from None
+    if bits < MIN_KEY_BITS:
+        raise problem(f"the RSA key has {bits} bits; receivers reject fewer than {MIN_KEY_BITS}, use 2048")
+    return key
 
 
 # --- verifying signatures (runs in a worker thread) -------------------------------------
