@@ -17,9 +17,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(tmp_path: Path, port: int) -> Path:
-    """A TOML config file for a subprocess daemon on ``port``."""
-    data = config_dict(tmp_path, server={"lmtp": f"127.0.0.1:{port}"})
+def write_config(tmp_path: Path, port: int, **sections: dict) -> Path:
+    """A TOML config file for a subprocess daemon on ``port`` (plus ``sections``, one level of tables)."""
+    data = config_dict(tmp_path, server={"lmtp": f"127.0.0.1:{port}"}, **sections)
     lines = []
     for section, values in data.items():
         lines.append(f"[{section}]")

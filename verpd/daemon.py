@@ -10,6 +10,7 @@ accepting connections, let transactions in progress finish (up to
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ import structlog
 from aiosmtpd.smtp import SMTP
 from sqlalchemy.engine import make_url
 
+from verpd import dkim
 from verpd import store as store_module
 from verpd.config import Config, HostPort
 from verpd.lmtp import BounceHandler, VerpdLMTP, VerpdSMTP, protocol_factory
@@ -47,19 +49,31 @@ class Daemon:
         self.store = store_module.Store(self.engine)
         self.outbox = OutboxWorker(
             self.store,
-            {ActionKind.FORWARD: Forwarder(config.forward, config.server.hostname)},
+            {ActionKind.FORWARD: Forwarder(config.forward, config.server.hostname, sign=self._signer())},
             retry_min=config.outbox.retry_min,
             retry_max=config.outbox.retry_max,
             max_attempts=config.outbox.max_attempts,
             clock=clock,
         )
-        self.pipeline = Pipeline(config, self.store, on_forward_queued=self.outbox.wake)
+        self.pipeline = Pipeline(config, self.store, on_forward_queued=self.outbox.wake, dkim=self._dkim)
         self.handler = BounceHandler(self.pipeline, config.server, clock)
         self.servers: list[asyncio.Server] = []
         self.sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = asyncio.Event()
         self._stopped = False
+
+    def _signer(self) -> Callable[[bytes], bytes] | None:
+        signing = self.config.dkim.sign
+        if signing is None:
+            return None
+        dkim.sign(b"From: verpd@localhost\r\n\r\nkey check\r\n", signing)  # an unusable key fails at start-up, not at the first forward
+        return functools.partial(dkim.sign, signing=signing)
+
+    async def _dkim(self, raw: bytes) -> str:
+        """The DKIM result recorded with each bounce and complaint (a signal; a gate only for complaints if so configured)."""
+        checked = await dkim.check(raw, resolver=dkim.system_resolver, timeout=self.config.dkim.timeout, authserv_id=self.config.dkim.authserv_id)
+        return checked.result.value
 
     async def start(self) -> None:
         """Create the schema, bind the listeners and start the background tasks."""

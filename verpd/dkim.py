@@ -436,3 +436,21 @@ def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] == '"':
         return re.sub(r"\\(.)", r"\1", value[1:-1])
     return value
+
+
+def system_resolver(name: bytes, timeout: float = 5.0) -> bytes | None:
+    """TXT lookups through the system's resolvers (dnspython): the resolver ``verpd serve`` uses.
+
+    No such name, or no TXT record: None (the key is missing: PERMERROR). A server
+    failure or a timeout raises (TEMPERROR: a retry may pass), unlike dkimpy's own
+    ``dnsplug.get_txt``, which answers None to both.
+    """
+    import dns.resolver
+
+    try:
+        answer = dns.resolver.resolve(name.decode("ascii").rstrip("."), "TXT", lifetime=timeout)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return None
+    for record in answer:
+        return b"".join(record.strings)
+    return None

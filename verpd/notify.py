@@ -13,6 +13,7 @@ import asyncio
 import email
 import email.policy
 import smtplib
+from collections.abc import Callable
 from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -60,12 +61,15 @@ def forward_message(item: OutboxItem, config: ForwardConfig, hostname: str) -> b
 class Forwarder:
     """Sends forward items through the configured relay."""
 
-    def __init__(self, config: ForwardConfig, hostname: str) -> None:
+    def __init__(self, config: ForwardConfig, hostname: str, sign: Callable[[bytes], bytes] | None = None) -> None:
         self.config = config
         self.hostname = hostname
+        self.sign = sign  # DKIM-signs the forward (``dkim.sign`` with ``[dkim] sign_*``), if configured
 
     async def __call__(self, item: OutboxItem) -> None:
         message = forward_message(item, self.config, self.hostname)
+        if self.sign is not None:
+            message = self.sign(message)
         await asyncio.to_thread(self._send, message)
 
     def _send(self, message: bytes) -> None:
