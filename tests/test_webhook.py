@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import socket
 import threading
 import time
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from verpd.actions.webhook import SIGNATURE_HEADER, SignatureError, WebhookSende
 from verpd.config import Secret, WebhookConfig
 from verpd.events import Event, EventType
 
+README = Path(__file__).resolve().parent.parent / "README.md"
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 SECRET = b"webhook-secret-for-tests-0123456789"
 
@@ -150,6 +153,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def readme_verify() -> Callable[[bytes, str, bytes, float], bool]:
+    """The receiver the README shows, executed as written."""
+    match = re.search(r"<!-- webhook-receiver -->\s*```python\n(.*?)```", README.read_text(), re.DOTALL)
+    assert match, "README.md has no ```python block after <!-- webhook-receiver -->"
+    namespace: dict[str, Any] = {}
+    exec(compile(match.group(1), "README.md webhook receiver", "exec"), namespace)
+    return namespace["verify"]
+
+
 # --- what is sent ---------------------------------------------------------------------
 
 
@@ -182,6 +194,29 @@ async def test_success_is_logged_without_the_secret(receiver: Receiver, make_sen
     assert sent["id"] == "evt-0001" and sent["event_type"] == "subject.suppressed"
     assert sent["status"] == 200 and sent["tenant"] == "enwiki"
     assert SECRET.decode() not in repr(logs)
+
+
+# --- the README's receiver --------------------------------------------------------------
+
+
+async def test_readme_receiver_accepts_the_real_request(receiver: Receiver, make_sender: Callable[..., WebhookSender]) -> None:
+    """The receiver shown in the README accepts what the sender really sent."""
+    await make_sender(config(receiver.url)).send(make_event())
+    request = receiver.requests[0]
+    assert readme_verify()(SECRET, request.headers[SIGNATURE_HEADER], request.body, NOW.timestamp() + 1) is True
+
+
+async def test_readme_receiver_rejects_tampering_replays_and_wrong_secrets(receiver: Receiver, make_sender: Callable[..., WebhookSender]) -> None:
+    """The README receiver rejects a changed body, a request over 5 minutes old, a wrong secret and a malformed header."""
+    await make_sender(config(receiver.url)).send(make_event())
+    request = receiver.requests[0]
+    header, body, now = request.headers[SIGNATURE_HEADER], request.body, NOW.timestamp()
+    check = readme_verify()
+    assert check(SECRET, header, body.replace(b'"user":42', b'"user":43'), now) is False
+    assert check(SECRET, header, body, now + 301) is False
+    assert check(b"some-other-secret-0123456789", header, body, now) is False
+    assert check(SECRET, "garbage", body, now) is False
+    assert check(SECRET, header.split(",")[0], body, now) is False
 
 
 # --- failures are ActionErrors (the outbox retries) ---------------------------------------
