@@ -25,12 +25,12 @@ class Request:
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[Request] = []
         self.plan: list[int] = []  # answers for the next requests, in order; then 200
         self.arrived = threading.Condition()
         self.release = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name="webhook-receiver", daemon=True)
 
@@ -70,8 +70,8 @@ class Receiver:
 
 
 @contextmanager
-def receiving() -> Iterator[Receiver]:
-    receiver = Receiver()
+def receiving(port: int = 0) -> Iterator[Receiver]:
+    receiver = Receiver(port)
     receiver.thread.start()
     try:
         yield receiver

@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -26,9 +26,13 @@ from verpd import dkim
 from verpd import store as store_module
 from verpd.config import Config, HostPort
 from verpd.lmtp import BounceHandler, VerpdLMTP, VerpdSMTP, protocol_factory
+from verpd.actions.command import CommandRunner
+from verpd.actions.mediawiki import MediaWikiUnconfirm
+from verpd.actions.webhook import WebhookSender
 from verpd.notify import Forwarder
 from verpd.outbox import OutboxWorker
-from verpd.events import ActionKind
+from verpd.store import OutboxItem
+from verpd.events import ActionKind, Event
 from verpd.pipeline import Pipeline
 from verpd.prune import run_pruner
 
@@ -47,9 +51,17 @@ class Daemon:
         self.clock = clock
         self.engine = store_module.create_engine(config.database.url, busy_timeout=config.database.busy_timeout)
         self.store = store_module.Store(self.engine)
+        self.webhook = WebhookSender(lambda tenant: config.tenant(tenant).actions.webhook, clock)
+        self.command = CommandRunner(lambda tenant: config.tenant(tenant).actions.command)
+        self.mediawiki = MediaWikiUnconfirm(lambda tenant: config.tenant(tenant).actions.mediawiki, clock)
         self.outbox = OutboxWorker(
             self.store,
-            {ActionKind.FORWARD: Forwarder(config.forward, config.server.hostname, sign=self._signer())},
+            {
+                ActionKind.FORWARD: Forwarder(config.forward, config.server.hostname, sign=self._signer()),
+                ActionKind.WEBHOOK: _event_sender(self.webhook.send),
+                ActionKind.COMMAND: _event_sender(self.command.send),
+                ActionKind.MEDIAWIKI: _event_sender(self.mediawiki.send),
+            },
             retry_min=config.outbox.retry_min,
             retry_max=config.outbox.retry_max,
             max_attempts=config.outbox.max_attempts,
@@ -136,6 +148,8 @@ class Daemon:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         for server in self.servers:
             await server.wait_closed()
+        await self.webhook.aclose()
+        await self.mediawiki.aclose()
         await self.engine.dispose()
         log.info("server.stopped", unfinished=self._busy())
 
@@ -144,6 +158,17 @@ class Daemon:
         if self.handler.in_flight:
             return True
         return any(s.transport is not None and s.envelope is not None and s.envelope.mail_from is not None for s in self.sessions)
+
+
+def _event_sender(send: Callable[[Event], Awaitable[object]]) -> Callable[[OutboxItem], Awaitable[None]]:
+    """An outbox sender for an action: the item's payload is the event it carries out."""
+
+    async def carry_out(item: OutboxItem) -> None:
+        if not isinstance(item.payload, Event):
+            raise TypeError(f"outbox item {item.id} of kind {item.kind.value} carries no event")
+        await send(item.payload)
+
+    return carry_out
 
 
 async def serve(config: Config) -> int:

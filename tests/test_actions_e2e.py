@@ -1,0 +1,181 @@
+"""Decisions reach the application: over LMTP, through the outbox, to a real HTTP receiver and a wiki's database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FakeClock, config_dict, lmtp_port, make_config, verp_address
+from tests.daemon_process import Process, free_port, write_config
+from tests.lmtp_client import LMTPClient
+from tests.messages import dsn
+from tests.test_mediawiki import CONFIRMED, Wiki
+from tests.webhook_receiver import HANG, Receiver, receiving
+from verpd import cli
+from verpd.actions.webhook import SIGNATURE_HEADER, verify
+from verpd.daemon import Daemon
+from verpd.verp import Verp
+
+SECRET = "a-webhook-secret-of-some-length"
+
+
+async def deliver_bounces(port: int, verps: list[str], failed: str = "alice@example.org") -> list[int]:
+    client = await LMTPClient.connect("127.0.0.1", port)
+    codes = []
+    try:
+        for verp in verps:
+            _, (reply,) = await client.deliver(dsn(verp, failed=failed), [verp])
+            codes.append(reply.code)
+    finally:
+        client.writer.close()
+    return codes
+
+
+async def until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+def toml(tmp_path: Path, sections: dict) -> Path:
+    lines = []
+    for section, values in config_dict(tmp_path, **sections).items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    path = tmp_path / "verpd.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def test_limit_hard_bounces_over_lmtp_send_one_signed_webhook_unconfirm_the_wiki_user_and_are_explained(
+    tmp_path: Path, make_daemon, clock: FakeClock, capsys
+) -> None:
+    wiki = Wiki(tmp_path)
+    with receiving() as receiver:
+        sections = {
+            "policy": {"limit": 3, "act": True},
+            "webhook": {"url": receiver.url, "secret": SECRET, "events": ["subject.suppressed", "subject.reset"]},
+            "mediawiki": {"database_url": f"sqlite+aiosqlite:///{wiki.path}"},
+        }
+        config = make_config(tmp_path, **sections)
+        daemon: Daemon = await make_daemon(config)
+        verps = [verp_address(config, clock, user=42, sent_ago=60 + i) for i in range(4)]
+        assert await deliver_bounces(lmtp_port(daemon), verps) == [250] * 4
+
+        (request,) = await asyncio.to_thread(receiver.wait_for, 1)
+        await until(lambda: wiki.user(42)["user_email_authenticated"] is None)
+        await asyncio.sleep(0.3)  # nothing else is on its way
+        assert len(receiver.requests) == 1
+    verify(SECRET.encode(), request.headers[SIGNATURE_HEADER], request.body, int(clock.now.timestamp()))
+    body = json.loads(request.body)
+    assert (body["event"], body["tenant"], body["user"], body["addresses"], body["rule"]) == (
+        "subject.suppressed", "enwiki", 42, ["alice@example.org"], "limit")
+    assert len(body["evidence"]) == 3 and request.headers["X-Verpd-Id"] == body["id"]
+    assert wiki.user(43)["user_email_authenticated"] == CONFIRMED  # nobody else touched
+
+    status = await asyncio.to_thread(cli.main, ["--config", str(toml(tmp_path, sections)), "subjects", "show", "enwiki", "42"])
+    out = capsys.readouterr().out
+    assert status == 0 and "enwiki user 42: suppressed" in out and "rule limit" in out
+    assert out.count("counted:") == 3 and all(v.split("@")[0] in out for v in verps[:3])
+
+
+async def test_outbox_survives_kill_9_between_commit_and_send_then_sends_exactly_once(tmp_path: Path) -> None:
+    port = free_port()
+    with receiving() as receiver:
+        receiver.plan = [HANG]  # the first attempt reaches the receiver and is never answered
+        config_path = write_config(tmp_path, port, policy={"limit": 1, "act": True},
+                                   webhook={"url": receiver.url, "secret": SECRET, "timeout": "60s"})
+        process = await Process.start(config_path)
+        try:
+            verp = verp_address(make_config(tmp_path), FakeClock(start=datetime.now(UTC)), user=7)
+            assert await deliver_bounces(port, [verp]) == [250]
+            await asyncio.to_thread(receiver.wait_for, 1)  # committed, and the send is in flight
+        finally:
+            process.proc.kill()  # SIGKILL: no chance to record anything about the send
+            await process.finish()
+        with sqlite3.connect(tmp_path / "verpd.sqlite3") as db:
+            assert db.execute("SELECT done_at, attempts FROM outbox").fetchall() == [(None, 0)]
+
+        process = await Process.start(config_path)  # the row is found and sent on start
+        await process.wait_for_event("outbox.sent")
+        process.proc.terminate()
+        assert await process.finish() == 0
+        process = await Process.start(config_path)  # and never again
+        await asyncio.sleep(1.0)
+        process.proc.terminate()
+        assert await process.finish() == 0
+        requests = list(receiver.requests)
+    assert [r.answered for r in requests] == [None, 200]
+    assert requests[0].headers["X-Verpd-Id"] == requests[1].headers["X-Verpd-Id"]  # the receiver can drop the repeat
+    with sqlite3.connect(tmp_path / "verpd.sqlite3") as db:
+        ((done_at, attempts),) = db.execute("SELECT done_at, attempts FROM outbox").fetchall()
+    assert done_at is not None and attempts == 1
+
+
+async def test_a_receiver_down_then_up_gets_the_webhook_once(tmp_path: Path, make_daemon, clock: FakeClock) -> None:
+    port = free_port()  # nothing listens here yet
+    config = make_config(tmp_path, policy={"limit": 1, "act": True}, outbox={"retry_min": "1s", "retry_max": "1s"},
+                         webhook={"url": f"http://127.0.0.1:{port}/hooks/verpd", "secret": SECRET})
+    daemon: Daemon = await make_daemon(config)
+    verp = verp_address(config, clock, user=7)
+    assert await deliver_bounces(lmtp_port(daemon), [verp]) == [250]
+    await until(lambda: _attempts(tmp_path) >= 1)  # the first attempt was refused
+    assert not _done(tmp_path)
+    with receiving(port) as receiver:
+        clock.advance(seconds=2)
+        daemon.outbox.wake()
+        await asyncio.to_thread(receiver.wait_for, 1)
+        await until(lambda: _done(tmp_path))
+        await asyncio.sleep(0.3)
+        assert [r.answered for r in receiver.requests] == [200]
+
+
+async def test_dead_letter_after_max_attempts_then_outbox_retry_delivers(tmp_path: Path, make_daemon, clock: FakeClock) -> None:
+    with receiving() as receiver:
+        receiver.plan = [500, 503]
+        config = make_config(tmp_path, policy={"limit": 1, "act": True}, outbox={"retry_min": "1s", "retry_max": "1s", "max_attempts": 2},
+                             webhook={"url": receiver.url, "secret": SECRET})
+        daemon: Daemon = await make_daemon(config)
+        assert await deliver_bounces(lmtp_port(daemon), [verp_address(config, clock, user=7)]) == [250]
+        await asyncio.to_thread(receiver.wait_for, 1)
+        await until(lambda: _attempts(tmp_path) == 1)
+        clock.advance(seconds=2)
+        daemon.outbox.wake()
+        await asyncio.to_thread(receiver.wait_for, 2)
+        await until(lambda: _dead(tmp_path))
+        clock.advance(seconds=60)
+        daemon.outbox.wake()
+        await asyncio.sleep(0.3)
+        assert len(receiver.requests) == 2  # dead: no more attempts
+
+        assert await daemon.store.retry_outbox(clock.now) == 1
+        daemon.outbox.wake()
+        await asyncio.to_thread(receiver.wait_for, 3)
+        await until(lambda: _done(tmp_path))
+    assert [r.answered for r in receiver.requests] == [500, 503, 200]
+
+
+def _row(tmp_path: Path) -> tuple:
+    with sqlite3.connect(tmp_path / "verpd.sqlite3") as db:
+        rows = db.execute("SELECT attempts, done_at, dead_at FROM outbox").fetchall()
+    return rows[0] if rows else (0, None, None)
+
+
+def _attempts(tmp_path: Path) -> int:
+    return _row(tmp_path)[0]
+
+
+def _done(tmp_path: Path) -> bool:
+    return _row(tmp_path)[1] is not None
+
+
+def _dead(tmp_path: Path) -> bool:
+    return _row(tmp_path)[2] is not None
