@@ -51,7 +51,7 @@ async def bounce(pipeline: Pipeline, user: int, clock: FakeClock, *, failed: str
 
 async def queued(store: Store) -> list[tuple[ActionKind, Event]]:
     found = []
-    for row in await store.list_outbox(everything=True):
+    for row in await store.list_outbox():
         kind = ActionKind(row["kind"])
         payload = decode_payload(kind, row["payload"])
         assert isinstance(payload, Event)
@@ -216,3 +216,15 @@ async def test_a_tenant_runs_with_its_own_policy_and_its_own_secret(tmp_path: Pa
     dewiki_only = VerpSet(pipeline.config.tenant("dewiki").verp)
     with pytest.raises(VerpError):
         pipeline.check_recipient(dewiki_only.encode("enwiki", 5, int(clock.now.timestamp())), clock.now)
+
+
+async def test_each_bounce_records_its_dkim_result_as_a_signal_not_a_gate(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    async def failing(raw: bytes) -> str:
+        return "fail"
+
+    config = make_config(tmp_path, policy={"limit": 1, "act": True})
+    pipeline = Pipeline(config, store, dkim=failing)
+    await bounce(pipeline, 5, clock)
+    (row,) = await store.list_bounces()
+    assert row["dkim"] == "fail"
+    assert (await store.list_subjects())[0]["state"] == "suppressed"  # a failed signature does not stop a bounce from counting

@@ -81,3 +81,38 @@ async def test_forward_survives_a_relay_outage_and_is_sent_once_it_is_back(make_
     assert original["Message-ID"] == "<human.1@example.net>"
     assert "Please stop sending me these" in original.get_content()
     assert "User id:       77" in forward.get_body(("plain",)).get_content()
+
+
+from tests.test_dkim import DOMAIN, SELECTOR, fake_resolver, key_pair, published  # noqa: E402,F401 (fixtures)
+
+
+async def test_forwards_are_dkim_signed_with_the_configured_key(make_daemon, tmp_path: Path, clock: FakeClock, key_pair, published) -> None:
+    """With [dkim] sign_*, the forward carries a DKIM-Signature of the configured domain that verifies."""
+    from verpd import dkim
+
+    relay_port = free_port()
+    sink = Sink()
+    relay = await asyncio.get_running_loop().create_server(lambda: SMTP(sink, hostname="relay.test"), "127.0.0.1", relay_port)
+    try:
+        config = make_config(
+            tmp_path,
+            forward={"to": ["postmaster@example.org"], "relay": f"127.0.0.1:{relay_port}", "sender": "verpd@example.org"},
+            dkim={"sign_key_file": str(key_pair[0]), "sign_selector": SELECTOR, "sign_domain": DOMAIN},
+        )
+        daemon = await make_daemon(config)
+        verp = verp_address(config, clock, user=77)
+        client = await LMTPClient.connect("127.0.0.1", lmtp_port(daemon))
+        _, (reply,) = await client.deliver(not_a_bounce(verp), [verp])
+        await client.close()
+
+        async def sent() -> bool:
+            return bool(sink.received)
+
+        await wait_until(sent)
+    finally:
+        relay.close()
+        await relay.wait_closed()
+    (_, _, raw), = sink.received
+    assert raw.startswith(b"DKIM-Signature:")
+    checked = await dkim.check(raw, resolver=fake_resolver(published), timeout=10)
+    assert (checked.result, checked.domain) == (dkim.DkimResult.PASS, DOMAIN)

@@ -392,7 +392,7 @@ def _subject_reset(args: argparse.Namespace) -> int:
 
 def _outbox_list(args: argparse.Namespace) -> int:
     config = _load(args)
-    rows = _with_store(config, lambda store: store.list_outbox(everything=args.all))
+    rows = _with_store(config, lambda store: store.list_outbox(pending_only=not args.all))
     for row in rows:
         row["state"] = "done" if row.get("done_at") else "dead" if row.get("dead_at") else "pending"
         row.pop("message", None)

@@ -360,10 +360,10 @@ class Store:
         query = sa.select(subjects).order_by(subjects.c.tenant, subjects.c.user_id)
         return await self._rows(query)
 
-    async def list_outbox(self, *, everything: bool = False) -> list[dict[str, Any]]:
-        """Outbox rows not yet carried out (pending and dead), or all of them with ``everything``."""
+    async def list_outbox(self, *, pending_only: bool = False) -> list[dict[str, Any]]:
+        """Every outbox row, or with ``pending_only`` those not yet carried out (pending and dead)."""
         query = sa.select(outbox).order_by(outbox.c.id)
-        if not everything:
+        if pending_only:
             query = query.where(outbox.c.done_at.is_(None))
         return await self._rows(query)
 
