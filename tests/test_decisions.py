@@ -228,3 +228,17 @@ async def test_each_bounce_records_its_dkim_result_as_a_signal_not_a_gate(tmp_pa
     (row,) = await store.list_bounces()
     assert row["dkim"] == "fail"
     assert (await store.list_subjects())[0]["state"] == "suppressed"  # a failed signature does not stop a bounce from counting
+
+
+async def test_one_sent_message_stores_at_most_max_failed_per_message_addresses(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """Someone who holds one VERP address cannot grow the bounces table without bound by naming new addresses."""
+    pipeline = pipeline_with(tmp_path, store, policy={"limit": 100, "max_failed_per_message": 3})
+    address, rcpt = recipient(pipeline.config, 5, clock.now)
+    with capture_logs() as logs:
+        for i in range(10):
+            await pipeline.deliver(dsn(address, failed=f"user{i}@example.net"), [rcpt], clock.now)
+        await pipeline.deliver(dsn(address, failed="user0@example.net"), [rcpt], clock.now)  # a stored address still updates
+    rows = await store.list_bounces()
+    assert sorted(r["address"] for r in rows) == ["user0@example.net", "user1@example.net", "user2@example.net"]
+    assert [r["seen_count"] for r in rows if r["address"] == "user0@example.net"] == [2]
+    assert sum(e["dropped"] for e in logs if e["event"] == "bounce.excess") == 7

@@ -107,6 +107,7 @@ class PolicyConfig:
     complaint_action: bool = True  # an ARF abuse complaint acts at once
     accept_time: int = 3 * 86400  # a bounce of mail sent longer ago than this never counts
     raw_retention: int = 7 * 86400  # seconds the raw bounce is kept for review; 0 keeps none
+    max_failed_per_message: int = 10  # distinct failed addresses stored for one sent message (VERP address)
 
 
 @dataclass(frozen=True)
@@ -486,6 +487,7 @@ def _policy(t: _Table) -> PolicyConfig | None:
     complaint_action = t.get("complaint_action", True, _bool)
     accept_time = t.get("accept_time", "3d", _duration)
     raw_retention = t.get("raw_retention", "7d", _duration)
+    max_failed = t.get("max_failed_per_message", 10, _positive_int)
     if period is not None and period <= 0:
         t.problem("period", "must be longer than zero, e.g. \"7d\"")
         period = None
@@ -495,7 +497,7 @@ def _policy(t: _Table) -> PolicyConfig | None:
     if accept_time is not None and accept_time <= 0:
         t.problem("accept_time", "must be longer than zero, e.g. \"3d\"")
         accept_time = None
-    values = (limit, period, max_age, act, interval, batch, soft_weight, complaint_action, accept_time, raw_retention)
+    values = (limit, period, max_age, act, interval, batch, soft_weight, complaint_action, accept_time, raw_retention, max_failed)
     if None in values:
         return None
     return PolicyConfig(*values)  # type: ignore[arg-type]

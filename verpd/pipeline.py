@@ -134,8 +134,15 @@ class Pipeline:
         rules = self.config.tenant(rcpt.tenant).policy
         new: list[PastBounce] = []
         domains: set[str] = set()
+        stored = await tx.addresses_of(rcpt.local_part, rules.max_failed_per_message)
+        excess = 0
         for facts, verdict in failures:
             record = _record_of(report, facts, verdict, rcpt, received_at)
+            if record.address.casefold() not in stored:
+                if len(stored) >= rules.max_failed_per_message:
+                    excess += 1
+                    continue
+                stored.add(record.address.casefold())
             added = await tx.add_bounce(record, raw_id=raw_id, dkim=dkim)
             if added is not Added.DUPLICATE:
                 new.append(_past(record))
@@ -155,6 +162,9 @@ class Pipeline:
                 counts=policy.weight(_past(record), rules),
                 **({"harder": True} if added is Added.HARDER else {}),
             )
+        if excess:
+            events.add("warning", "bounce.excess", tenant=rcpt.tenant, user=rcpt.user, verp=rcpt.local_part, dropped=excess,
+                       limit=rules.max_failed_per_message)
         if not new:
             return Outcome.DUPLICATE
         history = await tx.subject(rcpt.tenant, rcpt.user, received_at)

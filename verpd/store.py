@@ -85,6 +85,7 @@ bounces = sa.Table(
     sa.Column("raw_id", sa.Integer),  # raw_messages.id while the raw message is kept (policy.raw_retention)
     sa.Index("ix_bounces_subject_time", "tenant", "user_id", "received_at"),
     sa.Index("ix_bounces_received_at", "received_at"),
+    sa.Index("ix_bounces_verp", "verp_local"),
 )
 
 complaints = sa.Table(
@@ -264,7 +265,10 @@ ADDED_COLUMNS: tuple[tuple[sa.Table, sa.Column[Any]], ...] = (
     (outbox, outbox.c.tenant),
 )
 # Indexes on added columns (create_all makes indexes only with new tables).
-ADDED_INDEXES = (sa.Index("ix_bounces_domain_time", bounces.c.domain, bounces.c.received_at),)
+ADDED_INDEXES = (
+    sa.Index("ix_bounces_domain_time", bounces.c.domain, bounces.c.received_at),
+    *(index for index in bounces.indexes if index.name == "ix_bounces_verp"),
+)
 
 
 async def init_schema(engine: AsyncEngine) -> None:
@@ -530,6 +534,11 @@ class Transaction:
             seen["received_at"] = record.received_at
         await self.conn.execute(bounces.update().where(bounces.c.id == stored.id).values(seen))
         return Added.HARDER if harder else Added.DUPLICATE
+
+    async def addresses_of(self, verp_local: str, limit: int) -> set[str]:
+        """The (case-folded) addresses already stored for one sent message, at most ``limit`` of them."""
+        query = sa.select(bounces.c.address).where(bounces.c.verp_local == verp_local).limit(limit)
+        return {row.address.casefold() for row in await self.conn.execute(query)}
 
     async def store_raw(self, raw: bytes, now: datetime) -> int:
         """Keep ``raw`` for review (once per content); returns its id."""
