@@ -19,7 +19,12 @@ def free_port() -> int:
 
 def write_config(tmp_path: Path, port: int, **sections: dict) -> Path:
     """A TOML config file for a subprocess daemon on ``port`` (plus ``sections``, one level of tables)."""
-    data = config_dict(tmp_path, server={"lmtp": f"127.0.0.1:{port}"}, **sections)
+    return write_config_file(tmp_path, server={"lmtp": f"127.0.0.1:{port}"}, **sections)
+
+
+def write_config_file(tmp_path: Path, **sections: dict) -> Path:
+    """The test configuration (``config_dict``) with ``sections`` merged in, as ``tmp_path/verpd.toml``."""
+    data = config_dict(tmp_path, **sections)
     lines = []
     for section, values in data.items():
         lines.append(f"[{section}]")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FakeClock, config_dict, lmtp_port, make_config, verp_address
-from tests.daemon_process import Process, free_port, write_config
+from tests.conftest import FakeClock, lmtp_port, make_config, verp_address
+from tests.daemon_process import Process, free_port, write_config, write_config_file
 from tests.lmtp_client import LMTPClient
 from tests.messages import dsn
 from tests.test_mediawiki import CONFIRMED, Wiki
@@ -45,15 +45,6 @@ async def until(condition, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def toml(tmp_path: Path, sections: dict) -> Path:
-    lines = []
-    for section, values in config_dict(tmp_path, **sections).items():
-        lines.append(f"[{section}]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
-    path = tmp_path / "verpd.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
 
 async def test_limit_hard_bounces_over_lmtp_send_one_signed_webhook_unconfirm_the_wiki_user_and_are_explained(
     tmp_path: Path, make_daemon, clock: FakeClock, capsys
@@ -81,7 +72,7 @@ async def test_limit_hard_bounces_over_lmtp_send_one_signed_webhook_unconfirm_th
     assert len(body["evidence"]) == 3 and request.headers["X-Verpd-Id"] == body["id"]
     assert wiki.user(43)["user_email_authenticated"] == CONFIRMED  # nobody else touched
 
-    status = await asyncio.to_thread(cli.main, ["--config", str(toml(tmp_path, sections)), "subjects", "show", "enwiki", "42"])
+    status = await asyncio.to_thread(cli.main, ["--config", str(write_config_file(tmp_path, **sections)), "subjects", "show", "enwiki", "42"])
     out = capsys.readouterr().out
     assert status == 0 and "enwiki user 42: suppressed" in out and "rule limit" in out
     assert out.count("counted:") == 3 and all(v.split("@")[0] in out for v in verps[:3])

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import TEST_SECRET, FakeClock, make_config
 from tests.messages import dsn
-from tests.daemon_process import write_config
+from tests.daemon_process import write_config, write_config_file
 from verpd import cli
 from verpd.pipeline import Pipeline
 from verpd.store import Store, create_engine, init_schema
@@ -191,17 +191,6 @@ def test_parse_refuses_a_max_recipients_below_one(capsys) -> None:
     assert exited.value.code == 2 and "at least 1" in capsys.readouterr().err
 
 
-def _config_file_with(tmp_path: Path, **sections: dict) -> Path:
-    from tests.conftest import config_dict
-
-    lines = []
-    for section, values in config_dict(tmp_path, **sections).items():
-        lines.append(f"[{section}]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
-    path = tmp_path / "verpd.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
 
 def _bounces_for(config_file: Path, user: int, count: int) -> None:
     from verpd import config as config_module
@@ -224,7 +213,7 @@ def _bounces_for(config_file: Path, user: int, count: int) -> None:
 
 
 def test_subjects_show_names_the_state_the_rule_and_the_bounces_that_counted(tmp_path: Path, capsys) -> None:
-    config_file = _config_file_with(tmp_path, policy={"limit": 2, "act": True})
+    config_file = write_config_file(tmp_path, policy={"limit": 2, "act": True})
     _bounces_for(config_file, 7, 3)
     capsys.readouterr()
     status, out, _ = run(capsys, "--config", str(config_file), "subjects", "show", "enwiki", "7")
@@ -246,7 +235,7 @@ def test_subjects_show_of_an_unknown_user_says_so_with_exit_1(config_file: Path,
 
 
 def test_subjects_reset_makes_the_user_active_and_is_explained(tmp_path: Path, capsys) -> None:
-    config_file = _config_file_with(tmp_path, policy={"limit": 2, "act": True})
+    config_file = write_config_file(tmp_path, policy={"limit": 2, "act": True})
     _bounces_for(config_file, 7, 2)
     capsys.readouterr()
     status, out, _ = run(capsys, "--config", str(config_file), "subjects", "reset", "enwiki", "7", "--by", "admin")
@@ -260,7 +249,7 @@ def test_subjects_reset_makes_the_user_active_and_is_explained(tmp_path: Path, c
 
 
 def test_outbox_list_and_retry_revive_a_dead_letter(tmp_path: Path, capsys) -> None:
-    config_file = _config_file_with(tmp_path, policy={"limit": 1, "act": True},
+    config_file = write_config_file(tmp_path, policy={"limit": 1, "act": True},
                                     webhook={"url": "http://127.0.0.1:9/hook", "secret": "a-webhook-secret-of-some-length"})
     _bounces_for(config_file, 7, 1)
     from verpd import config as config_module
@@ -291,7 +280,7 @@ def test_outbox_list_and_retry_revive_a_dead_letter(tmp_path: Path, capsys) -> N
 
 
 def test_bounces_show_prints_the_verdict_and_the_raw_message(tmp_path: Path, capsys) -> None:
-    config_file = _config_file_with(tmp_path)
+    config_file = write_config_file(tmp_path)
     _bounces_for(config_file, 7, 1)
     capsys.readouterr()
     status, out, _ = run(capsys, "--config", str(config_file), "bounces", "show", "1", "--json")
