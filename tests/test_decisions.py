@@ -242,3 +242,16 @@ async def test_one_sent_message_stores_at_most_max_failed_per_message_addresses(
     assert sorted(r["address"] for r in rows) == ["user0@example.net", "user1@example.net", "user2@example.net"]
     assert [r["seen_count"] for r in rows if r["address"] == "user0@example.net"] == [2]
     assert sum(e["dropped"] for e in logs if e["event"] == "bounce.excess") == 7
+
+
+async def test_one_sent_message_takes_complaints_from_at_most_max_failed_per_message_addresses(
+    tmp_path: Path, store: Store, clock: FakeClock
+) -> None:
+    pipeline = pipeline_with(tmp_path, store, policy={"limit": 3, "act": False, "max_failed_per_message": 2}, webhook=WEBHOOK)
+    address, rcpt = recipient(pipeline.config, 5, clock.now)
+    with capture_logs() as logs:
+        for i in range(6):
+            await pipeline.deliver(complaint(address, complainant=f"user{i}@example.net"), [rcpt], clock.now)
+    assert len(await store.list_complaints()) == 2
+    assert [e.type for _, e in await queued(store)].count(EventType.COMPLAINT_RECEIVED) == 2
+    assert len([e for e in logs if e["event"] == "complaint.excess"]) == 4

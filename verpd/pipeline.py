@@ -218,8 +218,15 @@ class Pipeline:
         self, tx: Transaction, report: Report, rcpt: VerpAddress, received_at: datetime, events: _Events, dkim: str | None, raw_id: int | None
     ) -> Outcome:
         rules = self.config.tenant(rcpt.tenant).policy
+        known = await tx.complainants_of(rcpt.local_part, rules.max_failed_per_message)
         for facts in report.recipients:
             feedback_type = (facts.feedback_type or "abuse").lower()
+            if facts.sent_to.casefold() not in known:
+                if len(known) >= rules.max_failed_per_message:  # the same bound as failed addresses: one message, few recipients
+                    events.add("warning", "complaint.excess", tenant=rcpt.tenant, user=rcpt.user, verp=rcpt.local_part,
+                               limit=rules.max_failed_per_message)
+                    continue
+                known.add(facts.sent_to.casefold())
             added = await tx.add_complaint(
                 tenant=rcpt.tenant,
                 user=rcpt.user,

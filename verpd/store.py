@@ -103,6 +103,7 @@ complaints = sa.Table(
     sa.Column("dkim", sa.String(16)),
     sa.Column("raw_id", sa.Integer),
     sa.Index("ix_complaints_subject_time", "tenant", "user_id", "received_at"),
+    sa.Index("ix_complaints_verp", "verp_local"),
     sa.Index("ix_complaints_received_at", "received_at"),
 )
 
@@ -268,6 +269,7 @@ ADDED_COLUMNS: tuple[tuple[sa.Table, sa.Column[Any]], ...] = (
 ADDED_INDEXES = (
     sa.Index("ix_bounces_domain_time", bounces.c.domain, bounces.c.received_at),
     *(index for index in bounces.indexes if index.name == "ix_bounces_verp"),
+    *(index for index in complaints.indexes if index.name == "ix_complaints_verp"),
 )
 
 
@@ -538,6 +540,11 @@ class Transaction:
     async def addresses_of(self, verp_local: str, limit: int) -> set[str]:
         """The (case-folded) addresses already stored for one sent message, at most ``limit`` of them."""
         query = sa.select(bounces.c.address).where(bounces.c.verp_local == verp_local).limit(limit)
+        return {row.address.casefold() for row in await self.conn.execute(query)}
+
+    async def complainants_of(self, verp_local: str, limit: int) -> set[str]:
+        """The (case-folded) addresses that already complained about one sent message, at most ``limit``."""
+        query = sa.select(complaints.c.address).where(complaints.c.verp_local == verp_local).limit(limit)
         return {row.address.casefold() for row in await self.conn.execute(query)}
 
     async def store_raw(self, raw: bytes, now: datetime) -> int:
