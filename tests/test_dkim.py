@@ -394,3 +394,17 @@ def test_signing_with_an_unusable_key_file_is_a_config_error(tmp_path: Path, con
         key.write_bytes(content)
     with pytest.raises(ConfigError, match="dkim.sign_key_file"):
         sign(MESSAGE, DkimSigning(key, SELECTOR, DOMAIN))
+
+
+async def test_verification_runs_in_its_own_threads_never_the_loops_default_executor(key_pair, published) -> None:
+    """Parsing uses the default executor; resolvers that hang must not be able to take its threads."""
+    import threading
+
+    names: list[str] = []
+
+    def resolve(name: bytes, timeout: float) -> bytes | None:
+        names.append(threading.current_thread().name)
+        return published.get(name)
+
+    found = await check(dkimpy_signed(MESSAGE, key_pair[0]), resolver=resolve, timeout=TIMEOUT)
+    assert found.result is DkimResult.PASS and names and all(n.startswith("verpd-dkim") for n in names)

@@ -62,6 +62,7 @@ import logging
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -132,14 +133,30 @@ class Resolver(Protocol):
     def __call__(self, name: bytes, timeout: float) -> bytes | str | None: ...
 
 
+# Verification runs in threads of its own, never the event loop's default executor (which parses
+# bounces): resolvers that hang can then delay only other DKIM checks, each of which still ends
+# at its timeout (TEMPERROR), and never a delivery's parse.
+MAX_THREADS = 4
+_executor: ThreadPoolExecutor | None = None
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="verpd-dkim")
+    return _executor
+
+
 async def check(raw: bytes, *, resolver: Resolver, timeout: float, authserv_id: str | None = None) -> DkimCheck:
     """The DKIM result of ``raw``: from our MTA's Authentication-Results if trusted, else verified.
 
-    All of it (reading headers included) runs in a worker thread, bounded by ``timeout``.
+    All of it (reading headers included) runs in one of :data:`MAX_THREADS` threads of its own,
+    bounded by ``timeout``.
     """
     state = _Verification(resolver, time.monotonic() + timeout, timeout)
+    work = asyncio.get_running_loop().run_in_executor(_threads(), state.run, raw, authserv_id)
     try:
-        return await asyncio.wait_for(asyncio.to_thread(state.run, raw, authserv_id), timeout)
+        return await asyncio.wait_for(work, timeout)
     except TimeoutError:
         state.cancelled.set()
         return DkimCheck(DkimResult.TEMPERROR, state.first_domain, SOURCE_SIGNATURE)
