@@ -140,6 +140,15 @@ MAX_THREADS = 4
 _executor: ThreadPoolExecutor | None = None
 
 
+_SIGNATURE_FIELD = re.compile(rb"^dkim-signature[ \t]*:", re.IGNORECASE | re.MULTILINE)
+
+
+def _header_block(raw: bytes) -> bytes:
+    """The message's header fields: everything before the first empty line."""
+    end = re.search(rb"\r?\n\r?\n", raw)
+    return raw if end is None else raw[: end.start() + 1]
+
+
 def _threads() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
@@ -153,6 +162,8 @@ async def check(raw: bytes, *, resolver: Resolver, timeout: float, authserv_id: 
     All of it (reading headers included) runs in one of :data:`MAX_THREADS` threads of its own,
     bounded by ``timeout``.
     """
+    if authserv_id is None and not _SIGNATURE_FIELD.search(_header_block(raw)):
+        return DkimCheck(DkimResult.NONE, None, SOURCE_SIGNATURE)  # nothing to verify: no thread, no lookup
     state = _Verification(resolver, time.monotonic() + timeout, timeout)
     work = asyncio.get_running_loop().run_in_executor(_threads(), state.run, raw, authserv_id)
     try:

@@ -574,14 +574,13 @@ class Transaction:
         statement = self._insert(subjects).values(
             tenant=tenant, user_id=user, state=SubjectState.ACTIVE.value, first_bounce_at=now, last_bounce_at=now
         )
-        if touch:
+        columns = (subjects.c.state, subjects.c.flagged_at, subjects.c.reset_at)
+        if touch:  # one statement: the upsert returns the row, new or updated
             statement = statement.on_conflict_do_update(index_elements=["tenant", "user_id"], set_={"last_bounce_at": now})
+            row = (await self.conn.execute(statement.returning(*columns))).one()
         else:
-            statement = statement.on_conflict_do_nothing(index_elements=["tenant", "user_id"])
-        await self.conn.execute(statement)
-        row = (await self.conn.execute(
-            sa.select(subjects.c.state, subjects.c.flagged_at, subjects.c.reset_at).where(subjects.c.tenant == tenant, subjects.c.user_id == user)
-        )).one()
+            await self.conn.execute(statement.on_conflict_do_nothing(index_elements=["tenant", "user_id"]))
+            row = (await self.conn.execute(sa.select(*columns).where(subjects.c.tenant == tenant, subjects.c.user_id == user))).one()
         return History(SubjectState(row.state), row.flagged_at is not None, row.reset_at)
 
     async def has_subject(self, tenant: str, user: int) -> bool:
