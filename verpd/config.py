@@ -206,6 +206,17 @@ class ParseConfig:
 class LogConfig:
     level: str
     format: str  # "json" or "console"
+    addresses: str = "pseudonym"  # how log lines show mail addresses: "pseudonym", "full" or "domain"
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """The HTTP intake (MediaWiki's api.php curl pipe), /metrics, /healthz and /v1/subjects."""
+
+    listen: HostPort | None  # None: off
+    token: Secret | None  # bearer token for api.php and /v1 (None: none needed)
+    trusted_proxies: tuple[IPNetwork, ...]  # peers whose X-Forwarded-For is believed
+    metrics: bool  # serve GET /metrics
 
 
 @dataclass(frozen=True)
@@ -223,6 +234,7 @@ class Config:
     dkim: DkimConfig = DkimConfig(None, 10, False, None)
     trouble: TroubleConfig = TroubleConfig(3600, 20, 0.5)
     tenants: dict[str, TenantConfig] = field(default_factory=dict)
+    http: HttpConfig = HttpConfig(None, None, (), True)
 
     def tenant(self, tenant: str) -> TenantConfig:
         """The configuration ``tenant`` runs with: its own overrides, else the global sections."""
@@ -293,7 +305,7 @@ def from_dict(
     root = _Table(data, "", problems)
     sections = {
         name: root.table(name)
-        for name in ("server", "database", "verp", "policy", "forward", "log", "parse", "outbox", "dkim", "trouble", *TENANT_SECTIONS[2:])
+        for name in ("server", "database", "verp", "policy", "forward", "log", "parse", "outbox", "dkim", "trouble", "http", *TENANT_SECTIONS[2:])
     }
     tenant_tables = root.table("tenants")
     root.finish()
@@ -308,6 +320,7 @@ def from_dict(
     outbox = _outbox(sections["outbox"], sections["forward"])
     dkim = _dkim(sections["dkim"], base_dir)
     trouble = _trouble(sections["trouble"])
+    http = _http(sections["http"], base_dir, environ)
     actions = _actions(sections, base_dir, environ)
     for table in sections.values():
         table.finish()
@@ -316,7 +329,7 @@ def from_dict(
         raise ConfigError(source, problems)
     return Config(
         server, database, verp, policy, forward, log, parse, source,  # type: ignore[arg-type]
-        actions=actions, outbox=outbox, dkim=dkim, trouble=trouble, tenants=tenants,  # type: ignore[arg-type]
+        actions=actions, outbox=outbox, dkim=dkim, trouble=trouble, tenants=tenants, http=http,  # type: ignore[arg-type]
     )
 
 
@@ -661,15 +674,15 @@ def _dkim(t: _Table, base_dir: Path) -> DkimConfig | None:
     return DkimConfig(authserv or None, timeout, require, sign)  # type: ignore[arg-type]
 
 
-def _one_secret(t: _Table, base_dir: Path, environ: dict[str, str]) -> Secret | None:
-    """``secret``, ``secret_file`` or ``secret_env``: exactly one."""
-    inline = t.get("secret", None, _secret_string)
-    file_name = t.get("secret_file", None, _string)
-    env_name = t.get("secret_env", None, _string)
-    given = [k for k, v in (("secret", inline), ("secret_file", file_name), ("secret_env", env_name)) if v is not None]
+def _one_secret(t: _Table, base_dir: Path, environ: dict[str, str], name: str = "secret") -> Secret | None:
+    """``secret``, ``secret_file`` or ``secret_env`` (or ``token``, ... with ``name``): exactly one."""
+    inline = t.get(name, None, _secret_string)
+    file_name = t.get(f"{name}_file", None, _string)
+    env_name = t.get(f"{name}_env", None, _string)
+    given = [k for k, v in ((name, inline), (f"{name}_file", file_name), (f"{name}_env", env_name)) if v is not None]
     if len(given) != 1:
         what = "none of them" if not given else " and ".join(given)
-        t.problem("secret", f"set exactly one of secret, secret_file or secret_env (found {what}); generate one with: "
+        t.problem(name, f"set exactly one of {name}, {name}_file or {name}_env (found {what}); generate one with: "
                   "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
         return None
     if inline is not None:
@@ -679,17 +692,17 @@ def _one_secret(t: _Table, base_dir: Path, environ: dict[str, str]) -> Secret | 
         try:
             lines = _secret_lines(path.read_text("utf-8"))
         except (OSError, UnicodeDecodeError) as e:
-            t.problem("secret_file", f"cannot read {str(path)!r}: {getattr(e, 'strerror', None) or e}")
+            t.problem(f"{name}_file", f"cannot read {str(path)!r}: {getattr(e, 'strerror', None) or e}")
             return None
         value = lines[0] if lines else ""
     else:
         assert env_name is not None
         if env_name not in environ:
-            t.problem("secret_env", f"environment variable {env_name} is not set")
+            t.problem(f"{name}_env", f"environment variable {env_name} is not set")
             return None
         value = environ[env_name].strip()
     if len(value.encode()) < MIN_SECRET_BYTES:
-        t.problem("secret", f"shorter than {MIN_SECRET_BYTES} bytes; use a long random string")
+        t.problem(name, f"shorter than {MIN_SECRET_BYTES} bytes; use a long random string")
         return None
     return Secret(value.encode("utf-8"))
 
@@ -719,9 +732,31 @@ def _forward(t: _Table) -> ForwardConfig | None:
 def _log(t: _Table) -> LogConfig | None:
     level = t.get("level", "info", _choice("debug", "info", "warning", "error"))
     fmt = t.get("format", "json", _choice("json", "console"))
-    if None in (level, fmt):
+    addresses = t.get("addresses", "pseudonym", _choice("pseudonym", "full", "domain"))
+    if None in (level, fmt, addresses):
         return None
-    return LogConfig(level, fmt)  # type: ignore[arg-type]
+    return LogConfig(level, fmt, addresses)  # type: ignore[arg-type]
+
+
+def _http(t: _Table, base_dir: Path, environ: dict[str, str]) -> HttpConfig | None:
+    text = t.get("listen", "", _string)
+    proxies = t.get("trusted_proxies", [], _string_list)
+    metrics = t.get("metrics", True, _bool)
+    listen = _parse_hostport(text, t.key("listen"), t.problems) if text else None
+    token = None
+    if any(k in t.data for k in ("token", "token_file", "token_env")):
+        token = _one_secret(t, base_dir, environ, name="token")
+        if token is None:
+            return None
+    networks = []
+    for i, item in enumerate(proxies or []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            t.problem(f"trusted_proxies[{i}]", f"{item!r} is not an IP address or CIDR network such as 127.0.0.1/32")
+    if (text and listen is None) or None in (proxies, metrics):
+        return None
+    return HttpConfig(listen, token, tuple(networks), metrics)  # type: ignore[arg-type]
 
 
 def _parse(t: _Table) -> ParseConfig | None:

@@ -8,7 +8,10 @@ them into reply codes or exit statuses.
     ├── VerpError              a recipient is not a valid VERP address we signed
     │     (its ``kind`` says why: not ours, bad signature, expired, from the future)
     ├── MessageTooBig          a message exceeds ``server.max_message_size``
-    └── StoreError             the database could not durably record something
+    ├── StoreError             the database could not durably record something
+    └── StartupError           the daemon cannot start: names the thing and the fix
+                               (a listener that cannot bind, a database directory that
+                               cannot be created), and the sysexits status to exit with
 """
 
 from __future__ import annotations
@@ -71,3 +74,16 @@ class MessageTooBig(VerpdError):
 
 class StoreError(VerpdError):
     """The database could not record something durably; the sender should retry."""
+
+
+class StartupError(VerpdError):
+    """Something the daemon needs is unavailable; the message names it and how to fix it.
+
+    ``status`` is the ``sysexits.h`` exit status: 69 EX_UNAVAILABLE (a port in use),
+    73 EX_CANTCREAT (a file or directory that cannot be created), 77 EX_NOPERM,
+    78 EX_CONFIG (the configuration points somewhere unusable).
+    """
+
+    def __init__(self, message: str, status: int = 69) -> None:
+        self.status = status
+        super().__init__(message)
