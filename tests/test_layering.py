@@ -12,12 +12,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "verpd"
 # Each module may import only modules of a lower layer (or its own package).
 LAYERS = [
     {"errors", "model", "events"},
-    {"config", "smtp"},
+    {"config", "smtp", "metrics"},  # metrics: counters and histograms only (prometheus-client), used by every layer above
     {"verp", "parse", "classify"},  # parse and classify never import each other: both read SMTP facts from smtp
     {"policy"},
     {"store", "log"},
-    {"notify", "dkim", "actions", "outbox", "prune", "pipeline"},
-    {"lmtp"},
+    {"notify", "dkim", "actions", "outbox", "prune", "systemd", "pipeline"},
+    {"lmtp", "http"},  # the intakes: the only places that turn outcomes into replies
     {"daemon"},
     {"cli"},
     {"__main__"},
