@@ -49,12 +49,13 @@ import re
 import shutil
 import signal
 import smtplib
-import stat
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.integration.processes import make_searchable, running_in_group, wait_until_gone
 
 MAIL_OWNER = "postfix"
 """The unprivileged user Postfix daemons run as (Postfix's ``mail_owner``)."""
@@ -202,12 +203,12 @@ class PostfixInstance:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(master_pid, signal.SIGTERM)
-        if not _wait_until_gone(master_pid, _STOP_TIMEOUT):
+        if not wait_until_gone(master_pid, _STOP_TIMEOUT):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(master_pid, signal.SIGKILL)
-            if not _wait_until_gone(master_pid, _STOP_TIMEOUT):
+            if not wait_until_gone(master_pid, _STOP_TIMEOUT):
                 raise RuntimeError(
-                    f"Postfix processes {_running_in_group(master_pid)} survived SIGKILL"
+                    f"Postfix processes {running_in_group(master_pid)} survived SIGKILL"
                 )
         pid_file.unlink()
 
@@ -281,7 +282,7 @@ class PostfixInstance:
         owner = pwd.getpwnam(MAIL_OWNER)
         os.chown(self.data_dir, owner.pw_uid, owner.pw_gid)
         self.data_dir.chmod(0o700)
-        _make_searchable(self.root)
+        make_searchable(self.root)
 
         (self.config_dir / "main.cf").write_text("")
         shutil.copyfile(_master_cf_template(), self.config_dir / "master.cf")
@@ -345,44 +346,3 @@ def _tool(name: str) -> str | None:
 def _master_cf_template() -> Path | None:
     """The first stock master.cf of ``MASTER_CF_TEMPLATES`` that exists."""
     return next((path for path in MASTER_CF_TEMPLATES if path.is_file()), None)
-
-
-def _make_searchable(directory: Path) -> None:
-    """Give ``directory`` and its ancestors the "search by others" bit (never "read").
-
-    Postfix daemons switch to the postfix user and then open files in
-    ``data_directory`` by absolute path, so every directory above it must be
-    searchable by that user; pytest makes its temporary directories 0700.
-    """
-    for path in (directory, *directory.parents):
-        mode = path.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            path.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
-
-
-def _running_in_group(pgid: int) -> list[int]:
-    """PIDs of the processes in process group ``pgid``, zombies excluded.
-
-    Zombies are left out because whoever inherits the orphaned Postfix processes
-    (PID 1 in a container) may be slow to reap them, or never do.
-    """
-    pids = []
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # "pid (comm) state ppid pgrp ...": comm may contain spaces and ")".
-            state, _ppid, pgrp = stat_file.read_text().rpartition(")")[2].split()[:3]
-        except OSError:  # the process ended while we looked
-            continue
-        if int(pgrp) == pgid and state != "Z":
-            pids.append(int(stat_file.parent.name))
-    return pids
-
-
-def _wait_until_gone(pgid: int, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for process group ``pgid`` to end; True if it did."""
-    deadline = time.monotonic() + timeout
-    while _running_in_group(pgid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True

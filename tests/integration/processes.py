@@ -1,0 +1,48 @@
+"""Helpers the private MTA instances share: directory permissions and process groups."""
+
+from __future__ import annotations
+
+import stat
+import time
+from pathlib import Path
+
+
+def make_searchable(directory: Path) -> None:
+    """Give ``directory`` and its ancestors the "search by others" bit (never "read").
+
+    Mail daemons switch to an unprivileged user and then open files in their spool
+    and data directories by absolute path, so every directory above those must be
+    searchable by that user; pytest makes its temporary directories 0700.
+    """
+    for path in (directory, *directory.parents):
+        mode = path.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            path.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+
+
+def running_in_group(pgid: int) -> list[int]:
+    """PIDs of the processes in process group ``pgid``, zombies excluded.
+
+    Zombies are left out because whoever inherits the orphaned daemon processes
+    (PID 1 in a container) may be slow to reap them, or never do.
+    """
+    pids = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid pgrp ...": comm may contain spaces and ")".
+            state, _ppid, pgrp = stat_file.read_text().rpartition(")")[2].split()[:3]
+        except OSError:  # the process ended while we looked
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            pids.append(int(stat_file.parent.name))
+    return pids
+
+
+def wait_until_gone(pgid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for process group ``pgid`` to end; True if it did."""
+    deadline = time.monotonic() + timeout
+    while running_in_group(pgid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
