@@ -4,8 +4,9 @@ Each instance lives entirely under a directory the test owns: its own
 configuration directory, queue, data directory and log file, an smtpd on
 ``127.0.0.1:<smtp_port>`` and nothing else. Every transport that could reach
 another machine is replaced by ``error:5.7.1``, so mail only ever goes where
-the caller's ``transport`` table sends it (typically an LMTP server on
-loopback). The system's default Postfix instance is neither used nor touched.
+the caller's transport table sends it (typically an LMTP server on loopback).
+The system's default Postfix instance is neither used nor touched: every
+command runs with ``-c`` and the instance's own configuration directory.
 
 Postfix's master daemon has to run as root, so these tests need root (as in
 CI); :func:`postfix_available` says why an instance can't be used here, which
@@ -25,7 +26,7 @@ suits ``pytest.skip``::
                 "relay_domains": "bounces.example.org",
                 "transport_maps": "texthash:{config_dir}/transport",
             },
-            transport=f"bounces.example.org lmtp:inet:127.0.0.1:{lmtp_port}\\n",
+            tables={"transport": f"bounces.example.org lmtp:inet:127.0.0.1:{lmtp_port}\\n"},
         )
         with instance:  # start() ... stop()
             yield instance
@@ -43,6 +44,7 @@ Deferred mail is retried every few seconds (see ``_BASE_MAIN_CF``);
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import re
@@ -124,7 +126,7 @@ class PostfixInstance:
 
     @property
     def config_dir(self) -> Path:
-        """The instance's configuration directory (main.cf, master.cf, transport)."""
+        """The instance's configuration directory (main.cf, master.cf, the tables)."""
         return self.root / "config"
 
     @property
@@ -144,22 +146,30 @@ class PostfixInstance:
 
     @classmethod
     def create(
-        cls, root: Path, *, smtp_port: int, main_cf: dict[str, str], transport: str
+        cls,
+        root: Path,
+        *,
+        smtp_port: int,
+        main_cf: dict[str, str],
+        tables: dict[str, str],
+        commands: str = "",
     ) -> PostfixInstance:
         """Write the configuration of a new, stopped instance under ``root``.
 
         ``main_cf`` settings are applied after the defaults in ``_BASE_MAIN_CF`` (so
         they win); ``{config_dir}`` in their values becomes the configuration
-        directory. ``transport`` is written to ``{config_dir}/transport``. In
-        master.cf the stock smtpd is replaced by one on ``127.0.0.1:smtp_port`` and
-        chroot is turned off for every service.
+        directory. Each of ``tables`` (file name: content) is written to
+        ``{config_dir}/<name>``. Then ``commands``, a shell script, runs with
+        ``postconf`` bound to this instance (see :meth:`run_commands`). In master.cf
+        the stock smtpd is replaced by one on ``127.0.0.1:smtp_port`` and chroot is
+        turned off for every service.
 
         Raises PostfixUnavailable if :func:`postfix_available` finds a reason.
         """
         if reason := postfix_available():
             raise PostfixUnavailable(reason)
         instance = cls(root=root, smtp_port=smtp_port)
-        instance._write_config(main_cf, transport)
+        instance._write_config(main_cf, tables, commands)
         return instance
 
     def start(self) -> None:
@@ -240,6 +250,47 @@ class PostfixInstance:
                 raise smtplib.SMTPDataError(code, reply)
         return re.search(rb"queued as (\w+)", reply)[1].decode()
 
+    def postconf(self, *args: str) -> str:
+        """Run ``postconf`` on this instance's configuration and return its output."""
+        result = self._run("postconf", *args)
+        if result.returncode != 0:
+            raise RuntimeError(f"postconf {' '.join(args)} failed:\n{result.stdout}")
+        return result.stdout
+
+    def run_commands(self, script: str) -> None:
+        """Run the shell ``script`` with every ``postconf`` in it acting on this instance.
+
+        ``postconf`` becomes a shell function adding ``-c <config_dir>``, and
+        ``MAIL_CONFIG`` names the same directory, so a script written for the
+        system's Postfix (such as the README's) edits this instance only.
+        ``{config_dir}`` in the script becomes the configuration directory; a script
+        that still names ``/etc/postfix`` is refused rather than run.
+        """
+        script = script.replace("{config_dir}", str(self.config_dir))
+        if "/etc/postfix" in script:
+            raise ValueError(f"refusing to run a script that names /etc/postfix:\n{script}")
+        postconf = _tool("postconf")
+        bound = f'postconf() {{ "{postconf}" -c "$MAIL_CONFIG" "$@"; }}\n{script}'
+        result = subprocess.run(
+            ["/bin/sh", "-e", "-u", "-c", bound],
+            env={"PATH": os.defpath, "MAIL_CONFIG": str(self.config_dir)},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=_COMMAND_TIMEOUT,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"commands failed (status {result.returncode}):\n{script}\n{result.stdout}")
+
+    def queue(self) -> list[dict]:
+        """The messages in the instance's queue, one dict each (``postqueue -j``)."""
+        result = self._run("postqueue", "-j")
+        if result.returncode != 0:
+            raise RuntimeError(f"postqueue -j failed:\n{result.stdout}")
+        return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
     def flush(self) -> None:
         """Retry all deferred mail now, ignoring backoff times (``postqueue -f``)."""
         result = self._run("postqueue", "-f")
@@ -272,8 +323,8 @@ class PostfixInstance:
             time.sleep(0.1)
         return match
 
-    def _write_config(self, main_cf: dict[str, str], transport: str) -> None:
-        """Create the directories and write main.cf, master.cf and the transport table."""
+    def _write_config(self, main_cf: dict[str, str], tables: dict[str, str], commands: str) -> None:
+        """Create the directories, write main.cf, master.cf and the tables, run ``commands``."""
         for directory in (self.config_dir, self.queue_dir, self.data_dir):
             directory.mkdir(parents=True, exist_ok=True)
         # Postfix creates the queue's subdirectories, owned by the postfix user, at
@@ -286,7 +337,8 @@ class PostfixInstance:
 
         (self.config_dir / "main.cf").write_text("")
         shutil.copyfile(_master_cf_template(), self.config_dir / "master.cf")
-        (self.config_dir / "transport").write_text(transport)
+        for name, content in tables.items():
+            (self.config_dir / name).write_text(content)
 
         settings = {
             **_BASE_MAIN_CF,
@@ -300,24 +352,27 @@ class PostfixInstance:
                 for name, value in main_cf.items()
             },
         }
-        self._postconf("-e", *(f"{name}={value}" for name, value in settings.items()))
+        self.postconf("-e", *(f"{name}={value}" for name, value in settings.items()))
 
         listener = f"127.0.0.1:{self.smtp_port}"
-        self._postconf("-M#", "smtp/inet")
-        self._postconf("-Me", f"{listener}/inet={listener} inet n - n - - smtpd")
-        self._postconf("-F", "*/*/chroot=n")
+        self.postconf("-M#", "smtp/inet")
+        self.postconf("-Me", f"{listener}/inet={listener} inet n - n - - smtpd")
+        self.postconf("-F", "*/*/chroot=n")
+        if commands:
+            self._backdate_config()
+            self.run_commands(commands)
+        self._backdate_config()
 
-        # Postfix rereads main.cf and texthash tables until they are two seconds old
-        # ("let the file cool down"); backdating them saves those seconds at start.
+    def _backdate_config(self) -> None:
+        """Make the configuration files an hour old.
+
+        Postfix programs (postconf and the daemons alike) reread main.cf and texthash
+        tables until they are two seconds old ("let the file cool down"); backdating
+        them saves those seconds at each read.
+        """
         an_hour_ago = time.time() - 3600
         for path in self.config_dir.iterdir():
             os.utime(path, (an_hour_ago, an_hour_ago))
-
-    def _postconf(self, *args: str) -> None:
-        """Run ``postconf`` on this instance's configuration, raising if it fails."""
-        result = self._run("postconf", *args)
-        if result.returncode != 0:
-            raise RuntimeError(f"postconf {' '.join(args)} failed:\n{result.stdout}")
 
     def _run(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run a Postfix command on this instance (``-c config_dir``); output in stdout."""
