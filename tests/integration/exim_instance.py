@@ -13,20 +13,22 @@ Debian's ``exim4-daemon-light`` conflicts with Postfix, so CI unpacks it into a
 private directory instead of installing it and names the binary in
 ``VERPD_EXIM_BIN`` (see .ci/run); without it ``exim4`` or ``exim`` is looked for
 on PATH and in the sbin directories. Exim has to be started as root to keep its
-privilege with ``-C``, and Debian's binary needs its ``Debian-exim`` user::
+privilege with ``-C``, and Debian's binary needs its ``Debian-exim`` user. Keep
+the instance out of pytest's ``tmp_path`` (see ``processes.instance_directory``)::
 
-    instance = EximInstance.create(
-        tmp_path / "exim",
-        smtp_port=free_port(),
-        main="domainlist relay_to_domains = bounces.example.org\\n",
-        acl="",
-        routers="verpd:\\n  driver = accept\\n  domains = bounces.example.org\\n  transport = verpd_lmtp\\n",
-        transports=f"verpd_lmtp:\\n  driver = smtp\\n  protocol = lmtp\\n  hosts = 127.0.0.1\\n"
-        f"  port = {lmtp_port}\\n  allow_localhost\\n",
-    )
-    with instance:  # start() ... stop()
-        message_id = instance.send(mail_from="", rcpt_to=[verp], message=b"...")
-        instance.wait_for_log(rf"{message_id} => ")
+    with instance_directory("verpd-exim-") as root:
+        instance = EximInstance.create(
+            root,
+            smtp_port=free_port(),
+            main="domainlist relay_to_domains = bounces.example.org\\n",
+            acl="",
+            routers="verpd:\\n  driver = accept\\n  domains = bounces.example.org\\n  transport = verpd_lmtp\\n",
+            transports=f"verpd_lmtp:\\n  driver = smtp\\n  protocol = lmtp\\n  hosts = 127.0.0.1\\n"
+            f"  port = {lmtp_port}\\n  allow_localhost\\n",
+        )
+        with instance:  # start() ... stop()
+            message_id = instance.send(mail_from="", rcpt_to=[verp], message=b"...")
+            instance.wait_for_log(rf"{message_id} => ")
 
 Deferred mail is retried every few seconds (see ``_CONFIG``).
 """

@@ -14,22 +14,25 @@ suits ``pytest.skip``::
 
     import pytest
     from tests.integration.postfix_instance import PostfixInstance, postfix_available
+    from tests.integration.processes import instance_directory
 
     @pytest.fixture  # lmtp_port and free_port are the test suite's own fixtures
-    def postfix(tmp_path, lmtp_port, free_port):
+    def postfix(lmtp_port, free_port):
         if reason := postfix_available():
             pytest.skip(reason)
-        instance = PostfixInstance.create(
-            tmp_path / "postfix",
-            smtp_port=free_port(),
-            main_cf={
-                "relay_domains": "bounces.example.org",
-                "transport_maps": "texthash:{config_dir}/transport",
-            },
-            tables={"transport": f"bounces.example.org lmtp:inet:127.0.0.1:{lmtp_port}\\n"},
-        )
-        with instance:  # start() ... stop()
-            yield instance
+        # Not under tmp_path: see instance_directory.
+        with instance_directory("verpd-postfix-") as root:
+            instance = PostfixInstance.create(
+                root,
+                smtp_port=free_port(),
+                main_cf={
+                    "relay_domains": "bounces.example.org",
+                    "transport_maps": "texthash:{config_dir}/transport",
+                },
+                tables={"transport": f"bounces.example.org lmtp:inet:127.0.0.1:{lmtp_port}\\n"},
+            )
+            with instance:  # start() ... stop()
+                yield instance
 
     def test_bounce_is_delivered(postfix):
         queue_id = postfix.send(

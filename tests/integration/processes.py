@@ -1,10 +1,29 @@
-"""Helpers the private MTA instances share: directory permissions and process groups."""
+"""Helpers the private MTA instances share: their directories and process groups."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import stat
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def instance_directory(prefix: str) -> Iterator[Path]:
+    """A new directory for an MTA instance in the system's temporary directory; removed afterwards.
+
+    Not under pytest's ``tmp_path``: every pytest session that starts on the machine
+    makes its ``pytest-of-<user>`` directory 0700 again, and an instance's
+    unprivileged daemons below it would then lose their way to their own files.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def make_searchable(directory: Path) -> None:

@@ -10,6 +10,7 @@ README says. Exim runs as a private daemon on 127.0.0.1
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import smtplib
 import sqlite3
@@ -23,6 +24,7 @@ from tests.conftest import VERP_DOMAIN, FakeClock, make_config, unavailable, ver
 from tests.daemon_process import Process, free_port, write_config_file
 from tests.integration import readme
 from tests.integration.exim_instance import EximInstance, exim_available
+from tests.integration.processes import instance_directory
 from tests.messages import dsn
 
 pytestmark = pytest.mark.integration
@@ -85,21 +87,24 @@ async def make_setup(tmp_path: Path) -> AsyncIterator[MakeSetup]:
         server = {"lmtp": f"127.0.0.1:{lmtp_port}", "smtp": f"127.0.0.1:{smtp_port}"}
         process = await Process.start(write_config_file(tmp_path, server=server))
         exim = EximInstance.create(
-            tmp_path / "exim", smtp_port=free_port(), **readme_exim(lmtp_port if lmtp else smtp_port, lmtp=lmtp)
+            directories.enter_context(instance_directory("verpd-exim-")),
+            smtp_port=free_port(),
+            **readme_exim(lmtp_port if lmtp else smtp_port, lmtp=lmtp),
         )
         started.append((process, exim))
         await asyncio.to_thread(exim.start)
         return Setup(tmp_path, process, exim)
 
-    yield start
-    panics = ""
-    for process, exim in started:
-        await asyncio.to_thread(exim.stop)
-        panics += exim.paniclog()
-        if process.proc.returncode is None:
-            process.proc.terminate()
-            await process.finish()
-    assert panics == "", f"Exim wrote to its panic log:\n{panics}"
+    with contextlib.ExitStack() as directories:
+        yield start
+        panics = ""
+        for process, exim in started:
+            await asyncio.to_thread(exim.stop)
+            panics += exim.paniclog()
+            if process.proc.returncode is None:
+                process.proc.terminate()
+                await process.finish()
+        assert panics == "", f"Exim wrote to its panic log:\n{panics}"
 
 
 def delivered(message_id: str, verp: str, transport: str, reply: str) -> str:

@@ -25,6 +25,7 @@ from tests.conftest import VERP_DOMAIN, FakeClock, make_config, unavailable, ver
 from tests.daemon_process import Process, free_port, write_config
 from tests.integration import readme
 from tests.integration.postfix_instance import PostfixInstance, postfix_available
+from tests.integration.processes import instance_directory
 from tests.messages import dsn
 
 pytestmark = pytest.mark.integration
@@ -89,21 +90,22 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     lmtp_port = free_port()
     process = await Process.start(write_config(tmp_path, lmtp_port))
     tables, commands = readme_postfix(lmtp_port)
-    postfix = PostfixInstance.create(
-        tmp_path / "postfix",
-        smtp_port=free_port(),
-        main_cf={**EXISTING_MAIN_CF, **PROBE_POLLING},
-        tables={**EXISTING_TABLES, **tables},
-        commands=commands,
-    )
-    try:
-        await asyncio.to_thread(postfix.start)
-        yield Setup(tmp_path, process, postfix)
-    finally:
-        await asyncio.to_thread(postfix.stop)
-        if process.proc.returncode is None:
-            process.proc.terminate()
-            await process.finish()
+    with instance_directory("verpd-postfix-") as root:
+        postfix = PostfixInstance.create(
+            root,
+            smtp_port=free_port(),
+            main_cf={**EXISTING_MAIN_CF, **PROBE_POLLING},
+            tables={**EXISTING_TABLES, **tables},
+            commands=commands,
+        )
+        try:
+            await asyncio.to_thread(postfix.start)
+            yield Setup(tmp_path, process, postfix)
+        finally:
+            await asyncio.to_thread(postfix.stop)
+            if process.proc.returncode is None:
+                process.proc.terminate()
+                await process.finish()
 
 
 def sent(verp: str, reply: str) -> str:
