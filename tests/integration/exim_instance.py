@@ -43,6 +43,7 @@ import re
 import shutil
 import signal
 import smtplib
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -127,6 +128,11 @@ def exim_available() -> str | None:
         )
     if not os.access(binary, os.X_OK):
         return f"{BINARY_ENV}={binary} is not an executable file"
+    if closed := [path for path in Path(binary).resolve().parents if not path.stat().st_mode & stat.S_IXOTH]:
+        return (
+            f"Exim re-executes {binary} as its own user, who cannot reach it: {closed[-1]} is not "
+            "searchable by others (unpack Exim somewhere else, as .ci/run does under /var/cache)"
+        )
     # /dev/null is the one configuration root may always name with -C; -bV only reports.
     result = _execute([binary, "-C", "/dev/null", "-bV"])
     if result.returncode != 0:
