@@ -45,6 +45,7 @@ import signal
 import smtplib
 import stat
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,8 +134,12 @@ def exim_available() -> str | None:
             f"Exim re-executes {binary} as its own user, who cannot reach it: {closed[-1]} is not "
             "searchable by others (unpack Exim somewhere else, as .ci/run does under /var/cache)"
         )
-    # /dev/null is the one configuration root may always name with -C; -bV only reports.
-    result = _execute([binary, "-C", "/dev/null", "-bV"])
+    # Exim moves into its spool directory at start, creating it if need be: without a
+    # configuration naming one, it would create the system's /var/spool/exim4.
+    with tempfile.TemporaryDirectory(prefix="verpd-exim-check-") as scratch:
+        config = Path(scratch) / "exim.conf"
+        config.write_text(f"spool_directory = {scratch}/spool\nlog_file_path = {scratch}/%slog\nkeep_environment =\n")
+        result = _execute([binary, "-C", str(config), "-bV"])
     if result.returncode != 0:
         return f"{binary} cannot run here: {result.stdout.strip()}"
     return None
