@@ -13,6 +13,7 @@ import asyncio
 import enum
 import hashlib
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from verpd import metrics
 from verpd.errors import StoreError
 from verpd.events import ActionKind, Payload, decode_payload, encode_payload
 from verpd.model import BounceRecord, Reason, Severity, SubjectState
@@ -331,11 +333,13 @@ class Store:
     async def transaction(self) -> AsyncIterator[Transaction]:
         """One atomic unit of work; committed durably on a clean exit, rolled back otherwise."""
         async with self._serialised():
+            started = time.perf_counter()
             try:
                 async with self.engine.begin() as conn:
                     yield Transaction(conn, self._insert)
             except SQLAlchemyError as e:
                 raise StoreError(_describe(e)) from e
+            metrics.DB_COMMIT_SECONDS.observe(time.perf_counter() - started)
 
     @asynccontextmanager
     async def _serialised(self) -> AsyncIterator[None]:
@@ -455,6 +459,20 @@ class Store:
             kind = ActionKind(r["kind"])
             items.append(OutboxItem(r["id"], kind, r["dedup_key"], decode_payload(kind, r["payload"]), r["message"], r["attempts"]))
         return items
+
+    async def ping(self) -> None:
+        """Ask the database a trivial question (``SELECT 1``); StoreError if it cannot answer."""
+        await self._rows(sa.select(sa.literal(1).label("one")))
+
+    async def outbox_backlog(self) -> tuple[int, int, datetime | None]:
+        """(waiting, dead-lettered, when the oldest waiting row was queued) for the outbox gauges."""
+        pending = sa.and_(outbox.c.done_at.is_(None), outbox.c.dead_at.is_(None))
+        query = sa.select(
+            sa.func.count().filter(pending).label("pending"), sa.func.count().filter(outbox.c.dead_at.is_not(None)).label("dead"),
+            sa.func.min(outbox.c.created_at).filter(pending).label("oldest"),
+        ).where(outbox.c.done_at.is_(None))
+        row = (await self._rows(query))[0]
+        return int(row["pending"]), int(row["dead"]), row["oldest"]
 
     async def next_outbox_due(self) -> datetime | None:
         """When the earliest pending outbox item is due, if any."""
