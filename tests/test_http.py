@@ -21,6 +21,7 @@ from tests.lmtp_client import LMTPClient
 from tests.messages import dsn
 from verpd.config import Config
 from verpd.daemon import Daemon
+from verpd.errors import StartupError
 from verpd.http import HttpIntake
 from verpd.pipeline import Pipeline
 from verpd.store import Store, create_engine
@@ -456,3 +457,42 @@ async def test_a_malformed_multipart_body_gets_400(make_daemon, tmp_path: Path, 
     daemon = await make_daemon(http_config(tmp_path))
     response = await client.post(base_url(daemon) + API, content=b"garbage", headers={"Content-Type": "multipart/form-data"})
     assert (response.status_code, response.json()["error"]["code"]) == (400, "badrequest")
+
+
+async def test_the_readmes_failing_curl_pipe_exits_75_on_503_so_the_mta_retries(make_daemon, tmp_path: Path, clock: FakeClock) -> None:
+    """The README's pipe (curl -sSf … || exit 75) exits EX_TEMPFAIL while verpd answers 503, and 0 once the bounce is recorded."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    config = http_config(tmp_path)
+    daemon = await make_daemon(config)
+    command = f"curl -sSf -d action=bouncehandler --data-urlencode email@- {base_url(daemon)}/w/api.php >/dev/null || exit 75"
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    raw = dsn(verp_address(config, clock))
+
+    async def pipe() -> int:
+        process = await asyncio.create_subprocess_exec("/bin/sh", "-c", command, stdin=asyncio.subprocess.PIPE,
+                                                       stderr=asyncio.subprocess.DEVNULL, env=env)
+        await process.communicate(raw)
+        assert process.returncode is not None
+        return process.returncode
+
+    blocker = sqlite3.connect(config.database.url.split("///", 1)[1], isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        assert await pipe() == 75
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert await pipe() == 0
+    assert len(await daemon.store.list_bounces()) == 1
+
+
+async def test_a_port_in_use_is_a_startup_error_that_names_http_listen(tmp_path: Path, clock: FakeClock) -> None:
+    """When http.listen cannot be bound the daemon does not start: StartupError (EX_UNAVAILABLE) naming the setting."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        daemon = Daemon(http_config(tmp_path, listen=f"127.0.0.1:{taken.getsockname()[1]}"), clock=clock)
+        with pytest.raises(StartupError, match="http.listen") as raised:
+            await daemon.start()
+    assert raised.value.status == 69
