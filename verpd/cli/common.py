@@ -48,10 +48,15 @@ def config_path(args: argparse.Namespace) -> str | None:
 
 
 def load(args: argparse.Namespace) -> Config:
+    """The configuration, with the command line's overrides; logging goes to stderr as ``log.*`` says
+    (stdout is the command's own output: a pipeline that logs never mixes into it)."""
     from verpd import config as config_module
+    from verpd import log
 
     config = config_module.load(config_path(args) or DEFAULT_CONFIG)
-    return config.with_overrides(lmtp=getattr(args, "lmtp", None), database_url=getattr(args, "database", None))
+    config = config.with_overrides(lmtp=getattr(args, "lmtp", None), database_url=getattr(args, "database", None))
+    log.configure(config.log, key=log.pseudonym_key(config.verp.secrets[0].value))
+    return config
 
 
 def verps(config: Config) -> VerpSet:

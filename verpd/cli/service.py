@@ -39,7 +39,9 @@ def check_config(args: argparse.Namespace) -> int:
     print(f"{config.source}: OK")
     print(f"  lmtp {config.server.lmtp}, verp {config.verp.format.value} @{config.verp.domain}, "
           f"{len(config.verp.secrets)} secret(s), limit {config.policy.limit} per {config.policy.period} s, act={str(config.policy.act).lower()}")
-    print(f"  database {config.database.url.split('://', 1)[0]} usable" + ("" if args.no_bind else ", listeners bindable"))
+    from sqlalchemy.engine import make_url
+
+    print(f"  database {make_url(config.database.url).get_backend_name()} usable" + ("" if args.no_bind else ", listeners bindable"))
     for warning in config.warnings():
         print(f"warning: {warning}", file=sys.stderr)
     return EX_OK
@@ -64,10 +66,9 @@ def bindable(host: str, port: int, key: str) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from verpd import daemon, log
+    from verpd import daemon
 
-    config = load(args)
-    log.configure(config.log, key=log.pseudonym_key(config.verp.secrets[0].value))
+    config = load(args)  # also sets up logging to stderr, as log.* says
     try:
         return asyncio.run(daemon.serve(config))
     except OSError as e:  # anything the daemon did not already name (it raises StartupError for what it knows)
