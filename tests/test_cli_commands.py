@@ -232,3 +232,20 @@ def test_unknown_options_are_a_usage_error_naming_the_help(capsys) -> None:
     assert cli.main(["stats", "--by", "colour"]) == 64
     err = capsys.readouterr().err
     assert "invalid choice: 'colour'" in err and "verpd stats --help" in err
+
+
+def test_every_command_of_the_readmes_operations_table_runs(tmp_path: Path) -> None:
+    """The README maps Wikitech's BounceHandler queries to commands: each one works on a seeded database."""
+    import asyncio
+    import re
+    import shlex
+
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("<!-- operations -->", 1)[1].split("\n\n", 1)[0]
+    commands = [shlex.split(c) for row in table.splitlines()[2:] for c in re.findall(r"`(verpd [^`]+)`", row.split("|")[2])]
+    assert len(commands) >= 10
+    config = write_config_file(tmp_path, policy={"limit": 2, "act": True})
+    asyncio.run(_seed(config))
+    for command in commands:
+        done = verpd("--config", str(config), *command[1:])
+        assert done.returncode == 0, f"{shlex.join(command)}: {done.stderr.decode()}"
