@@ -249,3 +249,42 @@ def test_every_command_of_the_readmes_operations_table_runs(tmp_path: Path) -> N
     for command in commands:
         done = verpd("--config", str(config), *command[1:])
         assert done.returncode == 0, f"{shlex.join(command)}: {done.stderr.decode()}"
+
+
+def test_parse_on_a_terminal_without_files_says_what_it_waits_for() -> None:
+    import pty
+    import select
+
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "verpd", "parse"], stdin=terminal, stdout=terminal, stderr=terminal, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    os.close(terminal)
+    said = b""
+    try:
+        while b"Ctrl-D" not in said and select.select([controller], [], [], 20)[0]:
+            said += os.read(controller, 1024)
+        os.write(controller, b"\x04")  # end of input
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+        os.close(controller)
+    assert b"reading file paths from stdin, one per line" in said
+
+
+def test_the_package_built_by_pip_holds_every_module_and_the_verpd_command(tmp_path: Path) -> None:
+    """``pip install .`` installs what a checkout runs: every module of verpd/ and the ``verpd`` entry point."""
+    import zipfile
+
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+                           capture_output=True, timeout=300)
+    if built.returncode != 0 and b"No module named" in built.stderr:
+        import pytest
+
+        pytest.skip(f"cannot build a wheel here: {built.stderr.decode()[-200:]}")
+    assert built.returncode == 0, built.stderr.decode()[-2000:]
+    (wheel,) = tmp_path.glob("verpd-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {str(p.relative_to(REPO)) for p in (REPO / "verpd").rglob("*.py")}
+    assert modules <= names, sorted(modules - names)[:5]
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "verpd = verpd.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
