@@ -17,7 +17,7 @@ from tests.lmtp_client import LMTPClient
 from tests.messages import dsn
 from tests.test_mediawiki import CONFIRMED, Wiki
 from tests.webhook_receiver import HANG, Receiver, receiving
-from verpd import cli
+from tests.test_cli_commands import verpd
 from verpd.actions.webhook import SIGNATURE_HEADER, verify
 from verpd.daemon import Daemon
 from verpd.verp import Verp
@@ -47,7 +47,7 @@ async def until(condition, timeout: float = 20.0) -> None:
 
 
 async def test_limit_hard_bounces_over_lmtp_send_one_signed_webhook_unconfirm_the_wiki_user_and_are_explained(
-    tmp_path: Path, make_daemon, clock: FakeClock, capsys
+    tmp_path: Path, make_daemon, clock: FakeClock
 ) -> None:
     wiki = Wiki(tmp_path)
     with receiving() as receiver:
@@ -72,9 +72,9 @@ async def test_limit_hard_bounces_over_lmtp_send_one_signed_webhook_unconfirm_th
     assert len(body["evidence"]) == 3 and request.headers["X-Verpd-Id"] == body["id"]
     assert wiki.user(43)["user_email_authenticated"] == CONFIRMED  # nobody else touched
 
-    status = await asyncio.to_thread(cli.main, ["--config", str(write_config_file(tmp_path, **sections)), "subjects", "show", "enwiki", "42"])
-    out = capsys.readouterr().out
-    assert status == 0 and "enwiki user 42: suppressed" in out and "rule limit" in out
+    shown = await asyncio.to_thread(verpd, "--config", str(write_config_file(tmp_path, **sections)), "subjects", "show", "enwiki", "42")
+    out = shown.stdout.decode()
+    assert shown.returncode == 0 and "enwiki user 42: suppressed" in out and "rule limit" in out
     assert out.count("counted:") == 3 and all(v.split("@")[0] in out for v in verps[:3])
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from verpd import dkim
 from verpd import store as store_module
 from verpd.config import Config, HostPort
+from verpd.http import HttpIntake
 from verpd.lmtp import BounceHandler, VerpdLMTP, VerpdSMTP, protocol_factory
 from verpd.actions.command import CommandRunner
 from verpd.actions.mediawiki import MediaWikiUnconfirm
@@ -104,6 +105,9 @@ class Daemon:
         for cls, endpoint in listeners:
             factory = protocol_factory(cls, self.handler, self.config.server, self.sessions.add)
             self.servers.append(await loop.create_server(factory, endpoint.host, endpoint.port))
+        if self.config.http.listen is not None:  # after the mail listeners: api.php, /metrics, /healthz, /v1
+            self.http = HttpIntake(self.config, self.pipeline, self.store, self.clock)
+            await self.http.start()
         self.tasks = [
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(run_pruner(self.store, self.config.policy, self.clock), name="prune"),
@@ -136,10 +140,15 @@ class Daemon:
         self._stopped = True
         for server in self.servers:
             server.close()  # stop accepting first: once "server.stopping" is logged, the port is closed
+        http: HttpIntake | None = getattr(self, "http", None)  # set by _start when http.listen is
+        if http is not None:
+            await http.stop_accepting()
         log.info("server.stopping", open_sessions=sum(s.transport is not None for s in self.sessions))
         deadline = asyncio.get_running_loop().time() + self.config.server.shutdown_timeout
         while self._busy() and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
+        if http is not None:
+            await http.close()  # waits for its own requests and deliveries in progress
         for session in list(self.sessions):
             if session.transport is not None:
                 session.transport.close()

@@ -35,6 +35,7 @@ import structlog
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from verpd import metrics
 from verpd.config import ServerConfig
 from verpd.errors import StoreError, VerpError, VerpErrorKind
 from verpd.model import VerpAddress
@@ -90,17 +91,22 @@ class BounceHandler:
         return any(ip in net for net in self.allowed)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
+        intake = "lmtp" if isinstance(server, LMTP) else "smtp"
         if not self._client_allowed(session):
             log.warning("rcpt.rejected", reason="client_not_allowed", client=str(session.peer[0]), rcpt=address)
+            metrics.rcpt_outcome(intake, metrics.RCPT_REFUSED_CLIENT)
             return CLIENT_REFUSED
         try:
             verp = self.pipeline.check_recipient(address, self.clock())
         except VerpError as e:
             log.info("rcpt.rejected", reason=e.kind.value, rcpt=address, detail=e.detail)
+            metrics.rcpt_outcome(intake, e.kind)
             return rcpt_rejection(e)
         except Exception:
             log.exception("rcpt.failed", rcpt=address)
+            metrics.rcpt_outcome(intake, metrics.RCPT_ERROR)
             return TEMPFAIL
+        metrics.rcpt_outcome(intake, metrics.RCPT_ACCEPTED)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         _accepted(envelope).append(verp)
@@ -153,6 +159,23 @@ class _DataReplies:
 
     line_length_limit = LINE_LENGTH_LIMIT
     per_recipient = False
+    _metered = False  # counted in verpd_sessions_open (connection_made can run twice after STARTTLS)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self._metered:
+            self._metered = True
+            metrics.SESSIONS_OPENED.labels(self._protocol_name()).inc()
+            metrics.SESSIONS_OPEN.labels(self._protocol_name()).inc()
+        super().connection_made(transport)  # type: ignore[misc]
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._metered:
+            self._metered = False
+            metrics.SESSIONS_OPEN.labels(self._protocol_name()).dec()
+        super().connection_lost(error)  # type: ignore[misc]
+
+    def _protocol_name(self) -> str:
+        return "lmtp" if self.per_recipient else "smtp"
 
     async def smtp_DATA(self, arg: str) -> None:
         envelope = self.envelope  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from verpd import metrics
 from verpd.errors import StoreError
 from verpd.events import ActionKind
 from verpd.store import OutboxItem, Store
@@ -80,13 +81,16 @@ class OutboxWorker:
             now = self.clock()
             if attempts >= self.max_attempts:
                 await self.store.outbox_failed(item.id, error, now, dead_at=now)
+                metrics.OUTBOX_ATTEMPTS.labels(item.kind.value, "dead").inc()
                 log.error("outbox.dead", id=item.id, kind=item.kind.value, attempts=attempts, error=error,
                           fix=f"fix the cause, then: verpd outbox retry {item.id}")
             else:
                 await self.store.outbox_failed(item.id, error, now + timedelta(seconds=delay))
+                metrics.OUTBOX_ATTEMPTS.labels(item.kind.value, "retry").inc()
                 log.warning("outbox.retry", id=item.id, kind=item.kind.value, attempts=attempts, retry_in_s=delay, error=error)
         else:
             await self.store.outbox_done(item.id, self.clock())
+            metrics.OUTBOX_ATTEMPTS.labels(item.kind.value, "sent").inc()
             log.info("outbox.sent", id=item.id, kind=item.kind.value, attempts=item.attempts + 1)
 
     async def run(self) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from verpd import policy
+from verpd import metrics, policy
 from verpd.classify import classify
 from verpd.config import ActionsConfig, Config
 from verpd.events import ActionKind, Event, EventType, ForwardPayload
@@ -60,6 +60,7 @@ class _Events:
     def emit(self) -> None:
         for level, event, fields in self.lines:
             getattr(log, level)(event, **fields)
+            metrics.observe_event(event, fields)
 
 
 class Pipeline:
@@ -84,7 +85,8 @@ class Pipeline:
         Returns only after everything is committed; raises (``StoreError`` or any
         bug) if it was not, in which case nothing was committed.
         """
-        report = await asyncio.get_running_loop().run_in_executor(None, _parse_safely, raw, self.config.parse.max_recipients)
+        with metrics.PARSE_SECONDS.time():
+            report = await asyncio.get_running_loop().run_in_executor(None, _parse_safely, raw, self.config.parse.max_recipients)
         failures = [(facts, verdict) for facts in report.recipients if (verdict := classify(facts, report.kind, report.detector)).severity is not Severity.NONE]
         dkim = await self._dkim(raw) if self._dkim is not None and report.kind in (ReportKind.BOUNCE, ReportKind.FEEDBACK) else None
         events = _Events()
@@ -102,6 +104,8 @@ class Pipeline:
                 outcome = await self._unrecognized(tx, report, raw, recipients, received_at, events)
                 outcomes = [outcome] * len(recipients)
         events.emit()
+        for o in outcomes:
+            metrics.MESSAGES.labels(o.value).inc()
         if events.queued:
             self._on_queued()
         return outcomes
