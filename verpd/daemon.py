@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import signal
-import socket
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 import structlog
 from aiosmtpd.smtp import SMTP
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from verpd import dkim
+from verpd import dkim, systemd
 from verpd import store as store_module
 from verpd.config import Config, HostPort
 from verpd.lmtp import BounceHandler, VerpdLMTP, VerpdSMTP, protocol_factory
@@ -159,6 +159,16 @@ class Daemon:
             return True
         return any(s.transport is not None and s.envelope is not None and s.envelope.mail_from is not None for s in self.sessions)
 
+    async def database_answers(self, timeout: float) -> bool:
+        """Whether the database answers ``SELECT 1`` within ``timeout`` seconds (the watchdog's health check)."""
+        try:
+            async with asyncio.timeout(timeout), self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except (OSError, SQLAlchemyError, TimeoutError) as e:
+            log.warning("database.unanswered", error=str(e) or type(e).__name__)
+            return False
+        return True
+
 
 def _event_sender(send: Callable[[Event], Awaitable[object]]) -> Callable[[OutboxItem], Awaitable[None]]:
     """An outbox sender for an action: the item's payload is the event it carries out."""
@@ -178,22 +188,12 @@ async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, daemon.stopping.set)
-    notify_systemd("READY=1")
+    systemd.notify("READY=1")  # the listeners are bound and the database answered (init_schema)
+    interval = systemd.watchdog_interval()
+    if interval is not None:
+        daemon.tasks.append(asyncio.create_task(systemd.run_watchdog(interval, daemon.database_answers), name="watchdog"))
     await daemon.stopping.wait()
-    notify_systemd("STOPPING=1")
+    systemd.notify("STOPPING=1")
     await daemon.stop()
     return 0
 
-
-def notify_systemd(state: str) -> None:
-    """Send ``state`` to systemd's notification socket, if we run under Type=notify."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    address = "\0" + path[1:] if path.startswith("@") else path
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(address)
-            sock.sendall(state.encode())
-        except OSError as e:
-            log.warning("systemd.notify_failed", error=str(e))
