@@ -1,15 +1,18 @@
-"""verpd under systemd: the notify protocol and the watchdog."""
+"""verpd under systemd: the notify protocol, the watchdog, socket activation, binding errors."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import json
 import os
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,42 @@ from tests.conftest import REPO, make_config
 from tests.daemon_process import Process, free_port, write_config
 from tests.lmtp_client import LMTPClient
 from verpd import systemd
-from verpd.daemon import Daemon
+from verpd.config import HostPort
+from verpd.daemon import Daemon, listen_error
+from verpd.errors import StartupError
+from verpd.systemd import PassedSocket, Wanted
+
+# Stands in for systemd between fork and exec: moves the descriptors named on its
+# command line to 3, 4, ..., sets LISTEN_PID to its own pid (which exec keeps) and
+# LISTEN_FDS, then execs Python with the rest of the command line.
+ACTIVATE = """\
+import fcntl, os, sys
+count = int(sys.argv[1])
+given = [int(fd) for fd in sys.argv[2:2 + count]]
+high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in given]
+for fd in given:
+    os.close(fd)
+for target, fd in enumerate(high, start=3):
+    os.dup2(fd, target)
+    os.close(fd)
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS=str(count))
+os.execv(sys.executable, [sys.executable, *sys.argv[2 + count:]])
+"""
+
+# Run under ACTIVATE: what listen_fds_with_names makes of the passed descriptors.
+PROBE = """\
+import json, os
+from verpd import systemd
+passed = systemd.listen_fds_with_names()
+print(json.dumps({
+    "names": [p.name for p in passed],
+    "fds": [p.sock.fileno() for p in passed],
+    "ports": [p.sock.getsockname()[1] for p in passed],
+    "inheritable": [os.get_inheritable(p.sock.fileno()) for p in passed],
+    "environment": sorted(k for k in os.environ if k.startswith("LISTEN_")),
+}))
+"""
+
 
 def clean_environment(**extra: str) -> dict[str, str]:
     """This process's environment without whatever systemd gave the test runner, plus ``extra``."""
@@ -27,11 +65,14 @@ def clean_environment(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(REPO), **extra}
 
 
-async def start_daemon(config_path: Path, **env: str) -> Process:
-    """``verpd serve`` in a subprocess with ``env``."""
+async def start_daemon(config_path: Path, *, passed: Sequence[socket.socket] = (), **env: str) -> Process:
+    """``verpd serve`` in a subprocess with ``env``; with ``passed``, socket-activated as systemd would."""
+    prefix: list[str] = []
+    if passed:
+        prefix = ["-c", ACTIVATE, str(len(passed)), *(str(s.fileno()) for s in passed)]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "verpd", "--config", str(config_path), "serve",
-        cwd=REPO, env=clean_environment(**env),
+        sys.executable, *prefix, "-m", "verpd", "--config", str(config_path), "serve",
+        cwd=REPO, env=clean_environment(**env), pass_fds=[s.fileno() for s in passed],
         stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
     )
     process = Process(proc)
@@ -72,6 +113,17 @@ def receiver(tmp_path: Path) -> Iterator[NotifyReceiver]:
     r = NotifyReceiver(str(tmp_path / "notify"))
     yield r
     r.sock.close()
+
+
+def listening(host: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.bind((host, 0))
+    sock.listen(16)
+    return sock
+
+
+def port_of(sock: socket.socket) -> int:
+    return sock.getsockname()[1]
 
 
 # --- sd_notify -------------------------------------------------------------------------
@@ -175,3 +227,189 @@ async def test_database_check_fails_while_the_database_does_not_answer(tmp_path:
     finally:
         await daemon.stop()
     assert [e["event"] for e in logs] == ["database.unanswered"]
+
+
+# --- sd_listen_fds -----------------------------------------------------------------------
+
+
+def test_listen_fds_takes_descriptors_from_3_names_them_and_cleans_up() -> None:
+    """Passed descriptors become sockets 3, 4 named by LISTEN_FDNAMES, close-on-exec, with LISTEN_* unset."""
+    with listening() as a, listening() as b:
+        out = subprocess.run(
+            [sys.executable, "-c", ACTIVATE, "2", str(a.fileno()), str(b.fileno()), "-c", PROBE],
+            pass_fds=[a.fileno(), b.fileno()], env=clean_environment(LISTEN_FDNAMES="lmtp:smtp"),
+            capture_output=True, text=True, cwd=REPO, check=True,
+        )
+        ports = [port_of(a), port_of(b)]
+    assert json.loads(out.stdout) == {
+        "names": ["lmtp", "smtp"], "fds": [3, 4], "ports": ports, "inheritable": [False, False], "environment": [],
+    }
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"LISTEN_PID": "other", "LISTEN_FDS": "1", "LISTEN_FDNAMES": "lmtp"},  # meant for another process
+        {"LISTEN_FDS": "1"},  # no LISTEN_PID: not from systemd
+        {"LISTEN_PID": "self", "LISTEN_FDS": "0"},
+        {"LISTEN_PID": "self", "LISTEN_FDS": "x"},
+    ],
+    ids=["other-pid", "no-pid", "zero", "garbage"],
+)
+def test_listen_fds_ignores_descriptors_not_meant_for_us(env: dict[str, str]) -> None:
+    """No sockets unless LISTEN_PID is our pid and LISTEN_FDS a positive count; LISTEN_* are removed all the same."""
+    environ = {k: {"self": str(os.getpid()), "other": str(os.getpid() + 1)}.get(v, v) for k, v in env.items()}
+    assert systemd.listen_fds(environ) == []
+    assert environ == {}
+
+
+async def test_socket_activation_serves_the_passed_socket_and_a_restart_refuses_no_connection(tmp_path: Path) -> None:
+    """With a socket passed by systemd, verpd serves LMTP on it without binding; between two runs connections wait, not fail."""
+    with listening() as held:  # what systemd holds open for verpd.socket
+        port = port_of(held)
+        config = write_config(tmp_path, port)  # binding this address would fail: it is taken by `held`
+        first = await start_daemon(config, passed=[held], LISTEN_FDNAMES="lmtp")
+        try:
+            assert (await first.wait_for_event("server.started"))["listen"] == [f"127.0.0.1:{port}"]
+            client = await LMTPClient.connect("127.0.0.1", port)
+            await client.close()
+            first.proc.send_signal(signal.SIGTERM)
+            assert await first.finish() == 0
+        finally:
+            await stop(first)
+        # No verpd runs now. The kernel completes the handshake and queues the connection.
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+        second = await start_daemon(config, passed=[held], LISTEN_FDNAMES="lmtp")
+        try:
+            waiting = LMTPClient(reader, writer)
+            assert (await waiting.read_reply()).code == 220
+            assert (await waiting.command("LHLO client.example.org")).code == 250
+            await waiting.close()
+        finally:
+            await stop(second)
+
+
+# --- which passed socket serves which listener -------------------------------------------
+
+
+@pytest.fixture
+def sockets() -> Iterator[dict[str, socket.socket]]:
+    """Listening sockets at the configured LMTP and SMTP addresses, and one at an address nobody configured."""
+    made = {name: listening() for name in ("lmtp", "smtp", "other")}
+    yield made
+    for sock in made.values():
+        sock.close()
+
+
+def wanted(sockets: dict[str, socket.socket], http: bool = False) -> list[Wanted]:
+    return [
+        Wanted("lmtp", "server.lmtp", HostPort("127.0.0.1", port_of(sockets["lmtp"]))),
+        Wanted("smtp", "server.smtp", HostPort("localhost", port_of(sockets["smtp"]))),  # a name resolves to the address
+        Wanted("http", "http.listen", HostPort("127.0.0.1", 1) if http else None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "bound_at", "served_by"),
+    [
+        ("lmtp", "lmtp", "lmtp"),
+        ("verpd.socket", "smtp", "smtp"),  # systemd's default name (no FileDescriptorName=): by address
+        ("unknown", "lmtp", "lmtp"),
+        ("lmtp", "smtp", "smtp"),  # one unit names all its streams alike: the address decides
+        ("lmtp", "other", "lmtp"),  # an address nobody configured: the name decides
+        ("smtp", "other", "smtp"),
+    ],
+    ids=lambda v: str(v),
+)
+def test_a_passed_socket_goes_to_the_listener_of_its_address_else_of_its_name(
+    sockets: dict[str, socket.socket], name: str, bound_at: str, served_by: str
+) -> None:
+    """Each passed socket serves the listener configured with its address, or else the one its FileDescriptorName= names."""
+    found = systemd.match_sockets([PassedSocket(name, sockets[bound_at])], wanted(sockets))
+    assert found == {served_by: [sockets[bound_at]]}
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("verpd.socket", r"fd \d+ 'verpd.socket' \(127.0.0.1:\d+\), which matches no listener \(server.lmtp 127.0.0.1:\d+, server.smtp localhost:\d+\)"),
+        ("http", r"fd \d+ 'http' \(127.0.0.1:\d+\), but http.listen is not set"),
+    ],
+    ids=["no-match", "listener-off"],
+)
+def test_a_passed_socket_that_fits_no_listener_stops_the_start(sockets: dict[str, socket.socket], name: str, message: str) -> None:
+    """A passed socket with neither a configured address nor a configured listener's name is a configuration error naming it."""
+    with pytest.raises(StartupError, match=message) as raised:
+        systemd.match_sockets([PassedSocket(name, sockets["other"])], wanted(sockets))
+    assert raised.value.status == 78
+
+
+@pytest.mark.parametrize("kind", ["udp", "not-listening"])
+def test_a_passed_socket_must_be_a_listening_tcp_socket(kind: str) -> None:
+    """A datagram socket or a connected one (Accept=yes) is refused with a message saying what to set."""
+    sock = socket.socket(type=socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
+    with sock:
+        sock.bind(("127.0.0.1", 0))
+        with pytest.raises(StartupError, match="not a TCP socket" if kind == "udp" else "Accept=no"):
+            systemd.match_sockets([PassedSocket("lmtp", sock)], [Wanted("lmtp", "server.lmtp", HostPort("127.0.0.1", 8024))])
+
+
+async def test_the_daemon_serves_passed_sockets_instead_of_binding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon listens on the passed socket (named lmtp) and binds nothing at the configured address."""
+    configured = free_port()
+    passed = listening()
+    monkeypatch.setattr(systemd, "listen_fds_with_names", lambda: [PassedSocket("lmtp", passed)])
+    daemon = Daemon(make_config(tmp_path, server={"lmtp": f"127.0.0.1:{configured}"}))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            await daemon.start()
+        assert daemon.bound() == [HostPort("127.0.0.1", port_of(passed))]
+        client = await LMTPClient.connect("127.0.0.1", port_of(passed))
+        await client.close()
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", configured)
+        assert any(e["event"] == "systemd.socket_address_differs" for e in logs)
+    finally:
+        await daemon.stop()
+        passed.close()
+
+
+async def test_an_unmatched_passed_socket_stops_the_daemon_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Daemon.start fails with a StartupError naming the passed socket no listener takes."""
+    with listening() as stray:
+        monkeypatch.setattr(systemd, "listen_fds_with_names", lambda: [PassedSocket("verpd.socket", stray)])
+        with pytest.raises(StartupError, match=f"'verpd.socket' \\(127.0.0.1:{port_of(stray)}\\), which matches no listener"):
+            await Daemon(make_config(tmp_path)).start()
+
+
+# --- binding errors ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["lmtp", "smtp"])
+async def test_a_port_in_use_is_a_one_line_startup_error(tmp_path: Path, key: str) -> None:
+    """A listener whose port is taken fails the start with one line naming address, key and fix, status 69."""
+    with listening() as taken:
+        endpoint = f"127.0.0.1:{port_of(taken)}"
+        with pytest.raises(StartupError) as raised:
+            await Daemon(make_config(tmp_path, server={key: endpoint})).start()
+    assert str(raised.value) == (
+        f"cannot listen on {endpoint} (server.{key}): address already in use; stop the other process or choose another port"
+    )
+    assert raised.value.status == 69
+
+
+@pytest.mark.parametrize(
+    ("error", "reason", "status"),
+    [
+        (OSError(errno.EADDRINUSE, "Address in use"), "address already in use; stop the other process or choose another port", 69),
+        (OSError(errno.EACCES, "Permission denied"), "permission denied; use a port above 1023, or let systemd bind it (systemd/verpd.socket)", 77),
+        (OSError(errno.EADDRNOTAVAIL, "Cannot assign"), "address not available on this host; use an address of one of its interfaces (or order the service after network-online.target)", 69),
+        (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), "cannot resolve '127.0.0.1' (Name or service not known); use an IP address", 69),
+        (OSError(errno.EMFILE, "Too many open files"), "too many open files", 69),
+    ],
+    ids=["in-use", "permission", "not-available", "unresolvable", "other"],
+)
+def test_each_binding_error_has_its_own_message_and_status(error: OSError, reason: str, status: int) -> None:
+    """Each cause of a failed bind gets its own explanation and sysexits status."""
+    startup = listen_error("server.lmtp", HostPort("127.0.0.1", 24), error)
+    assert (str(startup), startup.status) == (f"cannot listen on 127.0.0.1:24 (server.lmtp): {reason}", status)

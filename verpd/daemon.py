@@ -10,8 +10,11 @@ accepting connections, let transactions in progress finish (up to
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
+import os
 import signal
+import socket
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -25,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from verpd import dkim, systemd
 from verpd import store as store_module
 from verpd.config import Config, HostPort
+from verpd.errors import StartupError
 from verpd.lmtp import BounceHandler, VerpdLMTP, VerpdSMTP, protocol_factory
 from verpd.actions.command import CommandRunner
 from verpd.actions.mediawiki import MediaWikiUnconfirm
@@ -97,13 +101,25 @@ class Daemon:
 
     async def _start(self) -> None:
         await store_module.init_schema(self.engine)
-        listeners = [(VerpdLMTP, self.config.server.lmtp)]
+        # Sockets a systemd .socket unit passed are used as they are; the others are bound here.
+        self.activated = systemd.match_sockets(systemd.listen_fds_with_names(), [
+            systemd.Wanted("lmtp", "server.lmtp", self.config.server.lmtp),
+            systemd.Wanted("smtp", "server.smtp", self.config.server.smtp),
+            systemd.Wanted("http", "http.listen", self.config.http.listen),
+        ])
+        listeners = [("lmtp", VerpdLMTP, self.config.server.lmtp)]
         if self.config.server.smtp:
-            listeners.append((VerpdSMTP, self.config.server.smtp))
+            listeners.append(("smtp", VerpdSMTP, self.config.server.smtp))
         loop = asyncio.get_running_loop()
-        for cls, endpoint in listeners:
+        for name, cls, endpoint in listeners:
             factory = protocol_factory(cls, self.handler, self.config.server, self.sessions.add)
-            self.servers.append(await loop.create_server(factory, endpoint.host, endpoint.port))
+            for sock in self.activated.get(name, []):
+                self.servers.append(await loop.create_server(factory, sock=sock))
+            if name not in self.activated:
+                try:
+                    self.servers.append(await loop.create_server(factory, endpoint.host, endpoint.port))
+                except OSError as e:
+                    raise listen_error(f"server.{name}", endpoint, e) from e
         self.tasks = [
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(run_pruner(self.store, self.config.policy, self.clock), name="prune"),
@@ -197,3 +213,25 @@ async def serve(config: Config) -> int:
     await daemon.stop()
     return 0
 
+
+_LISTEN_ERRORS = {
+    errno.EADDRINUSE: ("address already in use; stop the other process or choose another port", os.EX_UNAVAILABLE),
+    errno.EACCES: (
+        "permission denied; use a port above 1023, or let systemd bind it (systemd/verpd.socket)",
+        os.EX_NOPERM,
+    ),
+    errno.EADDRNOTAVAIL: (
+        "address not available on this host; use an address of one of its interfaces "
+        "(or order the service after network-online.target)",
+        os.EX_UNAVAILABLE,
+    ),
+}
+
+
+def listen_error(key: str, endpoint: HostPort, error: OSError) -> StartupError:
+    """The one-line StartupError for a listener that cannot bind: what, where, why and the fix."""
+    if isinstance(error, socket.gaierror):
+        reason, status = f"cannot resolve {endpoint.host!r} ({error.strerror}); use an IP address", os.EX_UNAVAILABLE
+    else:
+        reason, status = _LISTEN_ERRORS.get(error.errno or 0, ((error.strerror or str(error)).lower(), os.EX_UNAVAILABLE))
+    return StartupError(f"cannot listen on {endpoint} ({key}): {reason}", status=status)
