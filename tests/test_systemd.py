@@ -1,4 +1,4 @@
-"""verpd under systemd: the notify protocol, the watchdog, socket activation, binding errors."""
+"""verpd under systemd: the notify protocol, socket activation, the watchdog, the units."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import contextlib
 import errno
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -18,7 +20,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from tests.conftest import REPO, make_config
+from tests.conftest import REPO, make_config, unavailable
 from tests.daemon_process import Process, free_port, write_config
 from tests.lmtp_client import LMTPClient
 from verpd import systemd
@@ -26,6 +28,9 @@ from verpd.config import HostPort
 from verpd.daemon import Daemon, listen_error
 from verpd.errors import StartupError
 from verpd.systemd import PassedSocket, Wanted
+
+UNITS = REPO / "systemd"
+MAX_EXPOSURE = 2.0
 
 # Stands in for systemd between fork and exec: moves the descriptors named on its
 # command line to 3, 4, ..., sets LISTEN_PID to its own pid (which exec keeps) and
@@ -413,3 +418,59 @@ def test_each_binding_error_has_its_own_message_and_status(error: OSError, reaso
     """Each cause of a failed bind gets its own explanation and sysexits status."""
     startup = listen_error("server.lmtp", HostPort("127.0.0.1", 24), error)
     assert (str(startup), startup.status) == (f"cannot listen on 127.0.0.1:24 (server.lmtp): {reason}", status)
+
+
+# --- the unit files ----------------------------------------------------------------------
+
+
+def systemd_analyze() -> str:
+    found = shutil.which("systemd-analyze")
+    if found is None:
+        unavailable("systemd-analyze is not installed (apt-get install systemd); the unit files are not checked")
+    assert found is not None
+    return found
+
+
+def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    """verpd.service and verpd.socket, as shipped, pass ``systemd-analyze verify``.
+
+    Verified in a scratch root holding systemd's own units, ours, and an executable at
+    ExecStart's path (/opt/verpd/bin/verpd), which verify requires to exist.
+    """
+    analyze = systemd_analyze()
+    system_units = next((Path(d) for d in ("/usr/lib/systemd/system", "/lib/systemd/system") if Path(d, "sysinit.target").exists()), None)
+    if system_units is None:
+        unavailable("systemd's own units (sysinit.target) are not installed; verify cannot resolve dependencies")
+    assert system_units is not None
+    root = tmp_path / "root"
+    shutil.copytree(system_units, root / "usr/lib/systemd/system", symlinks=True)
+    (root / "etc/systemd/system").mkdir(parents=True)
+    for unit in ("verpd.service", "verpd.socket"):
+        shutil.copy(UNITS / unit, root / "etc/systemd/system" / unit)
+    executable = root / "opt/verpd/bin/verpd"
+    executable.parent.mkdir(parents=True)
+    executable.write_text("#!/bin/sh\n")
+    executable.chmod(0o755)
+    out = subprocess.run([analyze, "verify", "--man=no", f"--root={root}", "verpd.service", "verpd.socket"], capture_output=True, text=True)
+    assert (out.returncode, out.stderr.strip(), out.stdout.strip()) == (0, "", "")
+
+
+def test_service_security_exposure_is_at_most_2(tmp_path: Path) -> None:
+    """``systemd-analyze security --offline=true`` rates verpd.service at most 2.0 ("OK")."""
+    analyze = systemd_analyze()
+    out = subprocess.run([analyze, "security", "--offline=true", "--no-pager", str(UNITS / "verpd.service")], capture_output=True, text=True)
+    match = re.search(r"Overall exposure level for verpd\.service: (\d+\.\d+)", out.stdout)
+    if match is None and "--offline" in out.stderr:
+        unavailable(f"this systemd-analyze cannot rate a unit file offline (systemd 250 or newer can): {out.stderr.strip()}")
+    assert match is not None, out.stdout + out.stderr
+    assert float(match.group(1)) <= MAX_EXPOSURE, out.stdout
+
+
+def test_socket_unit_names_the_lmtp_stream_and_activates_verpd() -> None:
+    """verpd.socket listens on server.lmtp's default address, names it lmtp and starts verpd.service."""
+    text = (UNITS / "verpd.socket").read_text()
+    settings = re.findall(r"^(\w+)=(.*)$", text, re.MULTILINE)
+    assert ("ListenStream", "127.0.0.1:8024") in settings
+    assert ("FileDescriptorName", "lmtp") in settings
+    assert ("Service", "verpd.service") in settings
+    assert ("Accept", "no") in settings
