@@ -365,10 +365,10 @@ def test_check_config_warns_about_the_demo_secret(capsys: pytest.CaptureFixture[
     assert "warning: verp.secrets[0] is a publicly known demo value" in err
 
 
-def test_check_config_lists_the_problems_and_exits_2_for_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`verpd check-config` on an invalid file exits 2 (usage error) and prints every problem on stderr, nothing on stdout."""
+def test_check_config_lists_the_problems_and_exits_78_for_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`verpd check-config` on an invalid file exits 78 (EX_CONFIG) and prints every problem on stderr, nothing on stdout."""
     path = write(tmp_path, render({"verp": {"accept_time": '"3 days"'}, "policy": {"act": '"yes"'}}))
-    assert cli.main(["--config", str(path), "check-config"]) == 2
+    assert cli.main(["--config", str(path), "check-config"]) == 78
     out, err = capsys.readouterr()
     assert out == ""
     assert str(path) in err

@@ -86,7 +86,7 @@ async def test_sigterm_lets_an_open_transaction_finish_then_exits_0(tmp_path: Pa
 
 
 def test_serve_reports_a_busy_port_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """If the LMTP port is taken, serve exits 1 with a message naming the listener."""
+    """If the LMTP port is taken, serve exits 69 (EX_UNAVAILABLE) with one line naming the listener."""
     from verpd import cli
 
     with socket.socket() as taken:
@@ -94,8 +94,9 @@ def test_serve_reports_a_busy_port_clearly(tmp_path: Path, capsys: pytest.Captur
         taken.listen()
         port = taken.getsockname()[1]
         status = cli.main(["--config", str(write_config(tmp_path, port)), "serve"])
-    assert status == 1
-    assert f"127.0.0.1:{port}" in capsys.readouterr().err
+    assert status == 69
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port}" in err and "address already in use" in err
 
 
 def test_python_dash_m_verpd_runs_the_cli() -> None:

@@ -4,23 +4,83 @@ Events are names (``rcpt.rejected``, ``bounce.recorded``, ``subject.suppressed``
 never formatted prose; a raw message or a secret is never a field. Libraries that
 use the standard ``logging`` module (aiosmtpd) are routed into the same stream as
 ``library.log`` events at warning level and above.
+
+Mail addresses follow ``log.addresses`` in every field of every line, wherever they
+occur (an address inside a diagnostic too): ``pseudonym`` (the default) writes
+``h:3fa9c2d1@example.com``, a keyed hash of the whole address (the same address
+always gives the same form; ``verpd log-key ADDRESS`` prints it to grep for) and
+its domain; ``domain`` writes ``*@example.com``; ``full`` leaves addresses alone.
+The key derives from the first VERP secret, so the forms change when it rotates.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import re
 import sys
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
 from verpd.config import LogConfig
 
+# An address as it appears in text: a dot-atom-ish local part, "@", a dotted domain. Quoted
+# local parts are rare in bounces; their unquoted tail is still hidden by the match.
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})")
+_PSEUDONYM_LABEL = b"verpd log pseudonym\x00"
+
+
+def pseudonym_key(secret: bytes) -> bytes:
+    """The key of the log pseudonyms, derived from a VERP secret (never the secret itself)."""
+    return hmac.new(secret, _PSEUDONYM_LABEL, hashlib.sha256).digest()
+
+
+def pseudonym(address: str, key: bytes) -> str:
+    """``h:<8 hex>@domain``: the form ``address`` takes in the logs under ``log.addresses = "pseudonym"``."""
+    local, _, domain = address.strip().rpartition("@")
+    digest = hmac.new(key, address.strip().casefold().encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:8]
+    return f"h:{digest}@{domain.lower()}" if local else f"h:{digest}"
+
+
+def address_filter(mode: str, key: bytes) -> Callable[[Any], Any]:
+    """A function that rewrites every address in a value (strings, lists, dicts) as ``mode`` says."""
+    if mode == "full":
+        return lambda value: value
+    if mode == "domain":
+        def replace(m: re.Match[str]) -> str:
+            return f"*@{m.group(1).lower()}"
+    else:
+        def replace(m: re.Match[str]) -> str:
+            return pseudonym(m.group(0), key)
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, str):
+            return _ADDRESS.sub(replace, value) if "@" in value else value
+        if isinstance(value, list | tuple):
+            return [rewrite(v) for v in value]
+        if isinstance(value, dict):
+            return {k: rewrite(v) for k, v in value.items()}
+        return value
+
+    return rewrite
+
+
+def _addresses_processor(rewrite: Callable[[Any], Any]) -> Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]:
+    def process(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for name, value in event.items():
+            event[name] = rewrite(value)
+        return event
+
+    return process
+
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure(config: LogConfig, stream: TextIO | None = None) -> None:
-    """Set up structlog (and the stdlib bridge) for the whole process."""
+def configure(config: LogConfig, stream: TextIO | None = None, *, key: bytes = b"") -> None:
+    """Set up structlog (and the stdlib bridge) for the whole process; ``key``: :func:`pseudonym_key`."""
     renderer: Any = structlog.processors.JSONRenderer() if config.format == "json" else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
@@ -28,6 +88,7 @@ def configure(config: LogConfig, stream: TextIO | None = None) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            _addresses_processor(address_filter(config.addresses, key)),  # last before rendering: tracebacks too
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[config.level]),

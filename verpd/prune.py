@@ -22,7 +22,7 @@ from verpd.store import Store
 log = structlog.get_logger("verpd.prune")
 
 
-async def prune(store: Store, config: PolicyConfig, now: datetime) -> int:
+async def prune(store: Store, config: PolicyConfig, now: datetime, progress: Callable[[int], None] | None = None) -> int:
     """Delete every bounce, complaint and finished outbox item older than ``max_age``, and every raw
     message older than ``raw_retention``; returns the count."""
     sweeps = []
@@ -35,6 +35,8 @@ async def prune(store: Store, config: PolicyConfig, now: datetime) -> int:
         while True:
             deleted = await sweep(cutoff, config.prune_batch)
             total += deleted
+            if progress is not None and deleted:
+                progress(deleted)
             if deleted < config.prune_batch:
                 break
             await asyncio.sleep(0)

@@ -13,10 +13,11 @@ import asyncio
 import enum
 import hashlib
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from verpd.errors import StoreError
+from verpd.errors import StartupError, StoreError
 from verpd.events import ActionKind, Payload, decode_payload, encode_payload
 from verpd.model import BounceRecord, Reason, Severity, SubjectState
 from verpd.policy import Action, Decision, History, PastBounce
@@ -229,7 +230,7 @@ def create_engine(url: str, *, busy_timeout: float = 5.0) -> AsyncEngine:
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True)
     if parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        sqlite_directory(parsed.database)
     engine = create_async_engine(url, connect_args={"timeout": busy_timeout})
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -246,6 +247,36 @@ def create_engine(url: str, *, busy_timeout: float = 5.0) -> AsyncEngine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+_FIX = "create it for the user verpd runs as, or set database.url to a writable place such as sqlite+aiosqlite:////var/lib/verpd/verpd.sqlite3"
+
+
+def sqlite_directory(database: str) -> Path:
+    """The directory of a SQLite database file, created if missing and checked writable (StartupError if not)."""
+    path = Path(database)
+    directory = path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StartupError(f"cannot create database directory {directory}: {(e.strerror or str(e)).lower()} (database.url); {_FIX}", 73) from None
+    # SQLite writes the database, its -wal and -shm files and a journal beside it: the directory must be writable.
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise StartupError(f"cannot write to database directory {directory}: permission denied (database.url); {_FIX}", 77)
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise StartupError(f"cannot write to database file {path}: permission denied (database.url); {_FIX}", 77)
+    return directory
+
+
+async def probe(url: str, busy_timeout: float = 5.0) -> None:
+    """Prove the database is usable: open it, create or upgrade the schema (StartupError naming what is wrong)."""
+    engine = create_engine(url, busy_timeout=busy_timeout)
+    try:
+        await init_schema(engine)
+    except StoreError as e:
+        raise StartupError(f"database {make_url(url).render_as_string(hide_password=True)} is not usable: {e} (database.url)", 69) from None
+    finally:
+        await engine.dispose()
 
 
 # Columns added after the first release, with the statement that adds each to an older
@@ -350,8 +381,19 @@ class Store:
 
     # --- reading (for the CLI and tests) ------------------------------------------------
 
-    async def list_bounces(self, limit: int | None = None) -> list[dict[str, Any]]:
+    async def list_bounces(
+        self, limit: int | None = None, *, since: datetime | None = None, address: str | None = None, tenant: str | None = None,
+        user: int | None = None,
+    ) -> list[dict[str, Any]]:
         query = sa.select(bounces).order_by(bounces.c.id.desc()).limit(limit)
+        if since is not None:
+            query = query.where(bounces.c.received_at >= since)
+        if address is not None:
+            query = query.where(sa.func.lower(bounces.c.address) == address.lower())
+        if tenant is not None:
+            query = query.where(bounces.c.tenant == tenant)
+        if user is not None:
+            query = query.where(bounces.c.user_id == user)
         rows = await self._rows(query)
         for row in rows:
             if row.get("evidence"):
@@ -362,9 +404,58 @@ class Store:
         query = sa.select(complaints).order_by(complaints.c.id.desc()).limit(limit)
         return await self._rows(query)
 
-    async def list_subjects(self) -> list[dict[str, Any]]:
+    async def list_subjects(self, *, state: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(subjects).order_by(subjects.c.tenant, subjects.c.user_id)
+        if state is not None:
+            query = query.where(subjects.c.state == state)
         return await self._rows(query)
+
+    async def stats(self, since: datetime, by: str) -> list[dict[str, Any]]:
+        """Counts since ``since`` grouped ``by`` "reason", "day", "domain" or "tenant" (largest first; days in order).
+
+        Each row: the key, ``bounces`` (failures recorded), ``hard``, and for days and
+        tenants also ``suppressed`` (suppress decisions) and ``complaints``.
+        """
+        day = (lambda c: sa.func.strftime("%Y-%m-%d", c)) if self._sqlite else (lambda c: sa.func.to_char(c, "YYYY-MM-DD"))
+        keys = {"reason": (bounces.c.reason, None, None), "domain": (bounces.c.domain, None, None),
+                "day": (day(bounces.c.received_at), day(decisions.c.decided_at), day(complaints.c.received_at)),
+                "tenant": (bounces.c.tenant, decisions.c.tenant, complaints.c.tenant)}
+        bounce_key, decision_key, complaint_key_ = keys[by]
+        hard = sa.func.sum(sa.case((bounces.c.severity == Severity.HARD.value, 1), else_=0))
+        rows: dict[Any, dict[str, Any]] = {}
+        query = sa.select(bounce_key.label("key"), sa.func.count().label("n"), hard.label("hard")).where(
+            bounces.c.received_at >= since).group_by(bounce_key)
+        for r in await self._rows(query):
+            rows[r["key"]] = {by: r["key"], "bounces": int(r["n"]), "hard": int(r["hard"] or 0)}
+        if decision_key is not None and complaint_key_ is not None:
+            for name, query in (
+                ("suppressed", sa.select(decision_key.label("key"), sa.func.count().label("n")).where(
+                    decisions.c.decided_at >= since, decisions.c.action == "suppress").group_by(decision_key)),
+                ("complaints", sa.select(complaint_key_.label("key"), sa.func.count().label("n")).where(
+                    complaints.c.received_at >= since).group_by(complaint_key_)),
+            ):
+                for r in await self._rows(query):
+                    rows.setdefault(r["key"], {by: r["key"], "bounces": 0, "hard": 0})[name] = int(r["n"])
+            for row in rows.values():
+                row.setdefault("suppressed", 0)
+                row.setdefault("complaints", 0)
+        found = list(rows.values())
+        if by == "day":
+            return sorted(found, key=lambda r: r["day"])
+        return sorted(found, key=lambda r: (-r["bounces"], str(r[by])))
+
+    async def prunable(self, policy_max_age: int, raw_retention: int, now: datetime) -> dict[str, int]:
+        """What a prune at ``now`` would delete, by table (``verpd prune --dry-run``)."""
+        found: dict[str, int] = {}
+        if policy_max_age > 0:
+            cutoff = now - timedelta(seconds=policy_max_age)
+            for name, table, column in (("bounces", bounces, bounces.c.received_at), ("complaints", complaints, complaints.c.received_at),
+                                        ("outbox", outbox, outbox.c.done_at)):
+                found[name] = int((await self._rows(sa.select(sa.func.count().label("n")).select_from(table).where(column < cutoff)))[0]["n"])
+        cutoff = now - timedelta(seconds=raw_retention)
+        query = sa.select(sa.func.count().label("n")).select_from(raw_messages).where(raw_messages.c.received_at < cutoff)
+        found["raw_messages"] = int((await self._rows(query))[0]["n"])
+        return found
 
     async def list_outbox(self, *, pending_only: bool = False) -> list[dict[str, Any]]:
         """Every outbox row, or with ``pending_only`` those not yet carried out (pending and dead)."""
