@@ -10,6 +10,7 @@ accepting connections, let transactions in progress finish (up to
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import os
 import signal
@@ -18,14 +19,26 @@ import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 import structlog
 from aiosmtpd.smtp import SMTP
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from verpd import dkim
+from verpd import dkim, systemd
 from verpd import store as store_module
 from verpd.config import Config, HostPort
-from verpd.http import HttpIntake
+            for sock in self.activated.get(name, []):
+                self.servers.append(await loop.create_server(factory, sock=sock))
+            if name not in self.activated:
+                try:
+                    self.servers.append(await loop.create_server(factory, endpoint.host, endpoint.port))
+                except OSError as e:
+                    raise listen_error(f"server.{name}", endpoint, e) from e
+        if self.config.http.listen is not None:  # after the mail listeners: api.php, /metrics, /healthz, /v1
+            self.http = HttpIntake(self.config, self.pipeline, self.store, self.clock)
+            passed = self.activated.get("http", [])
+            await self.http.start(passed[0] if passed else None)
 from verpd.lmtp import BounceHandler, VerpdLMTP, VerpdSMTP, protocol_factory
 from verpd.actions.command import CommandRunner
 from verpd.actions.mediawiki import MediaWikiUnconfirm
@@ -98,16 +111,32 @@ class Daemon:
 
     async def _start(self) -> None:
         await store_module.init_schema(self.engine)
-        listeners = [(VerpdLMTP, self.config.server.lmtp)]
+        # Sockets a systemd .socket unit passed are used as they are; the others are bound here.
+        self.activated = systemd.match_sockets(systemd.listen_fds_with_names(), [
+            systemd.Wanted("lmtp", "server.lmtp", self.config.server.lmtp),
+            systemd.Wanted("smtp", "server.smtp", self.config.server.smtp),
+            systemd.Wanted("http", "http.listen", self.config.http.listen),
+        ])
+        listeners = [("lmtp", VerpdLMTP, self.config.server.lmtp)]
         if self.config.server.smtp:
-            listeners.append((VerpdSMTP, self.config.server.smtp))
+            listeners.append(("smtp", VerpdSMTP, self.config.server.smtp))
         loop = asyncio.get_running_loop()
-        for cls, endpoint in listeners:
+        for name, cls, endpoint in listeners:
             factory = protocol_factory(cls, self.handler, self.config.server, self.sessions.add)
+<<<<<<< HEAD
             self.servers.append(await loop.create_server(factory, endpoint.host, endpoint.port))
         if self.config.http.listen is not None:  # after the mail listeners: api.php, /metrics, /healthz, /v1
             self.http = HttpIntake(self.config, self.pipeline, self.store, self.clock)
             await self.http.start()
+=======
+            for sock in self.activated.get(name, []):
+                self.servers.append(await loop.create_server(factory, sock=sock))
+            if name not in self.activated:
+                try:
+                    self.servers.append(await loop.create_server(factory, endpoint.host, endpoint.port))
+                except OSError as e:
+                    raise listen_error(f"server.{name}", endpoint, e) from e
+>>>>>>> wt-sysd
         self.tasks = [
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(run_pruner(self.store, self.config.policy, self.clock), name="prune"),
@@ -168,6 +197,16 @@ class Daemon:
             return True
         return any(s.transport is not None and s.envelope is not None and s.envelope.mail_from is not None for s in self.sessions)
 
+    async def database_answers(self, timeout: float) -> bool:
+        """Whether the database answers ``SELECT 1`` within ``timeout`` seconds (the watchdog's health check)."""
+        try:
+            async with asyncio.timeout(timeout), self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except (OSError, SQLAlchemyError, TimeoutError) as e:
+            log.warning("database.unanswered", error=str(e) or type(e).__name__)
+            return False
+        return True
+
 
 def _event_sender(send: Callable[[Event], Awaitable[object]]) -> Callable[[OutboxItem], Awaitable[None]]:
     """An outbox sender for an action: the item's payload is the event it carries out."""
@@ -187,22 +226,34 @@ async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, daemon.stopping.set)
-    notify_systemd("READY=1")
+    systemd.notify("READY=1")  # the listeners are bound and the database answered (init_schema)
+    interval = systemd.watchdog_interval()
+    if interval is not None:
+        daemon.tasks.append(asyncio.create_task(systemd.run_watchdog(interval, daemon.database_answers), name="watchdog"))
     await daemon.stopping.wait()
-    notify_systemd("STOPPING=1")
+    systemd.notify("STOPPING=1")
     await daemon.stop()
     return 0
 
 
-def notify_systemd(state: str) -> None:
-    """Send ``state`` to systemd's notification socket, if we run under Type=notify."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    address = "\0" + path[1:] if path.startswith("@") else path
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(address)
-            sock.sendall(state.encode())
-        except OSError as e:
-            log.warning("systemd.notify_failed", error=str(e))
+_LISTEN_ERRORS = {
+    errno.EADDRINUSE: ("address already in use; stop the other process or choose another port", os.EX_UNAVAILABLE),
+    errno.EACCES: (
+        "permission denied; use a port above 1023, or let systemd bind it (systemd/verpd.socket)",
+        os.EX_NOPERM,
+    ),
+    errno.EADDRNOTAVAIL: (
+        "address not available on this host; use an address of one of its interfaces "
+        "(or order the service after network-online.target)",
+        os.EX_UNAVAILABLE,
+    ),
+}
+
+
+def listen_error(key: str, endpoint: HostPort, error: OSError) -> StartupError:
+    """The one-line StartupError for a listener that cannot bind: what, where, why and the fix."""
+    if isinstance(error, socket.gaierror):
+        reason, status = f"cannot resolve {endpoint.host!r} ({error.strerror}); use an IP address", os.EX_UNAVAILABLE
+    else:
+        reason, status = _LISTEN_ERRORS.get(error.errno or 0, ((error.strerror or str(error)).lower(), os.EX_UNAVAILABLE))
+    return StartupError(f"cannot listen on {endpoint} ({key}): {reason}", status=status)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import socket
 import sys
 from typing import Any
 
 from verpd.cli.common import EX_OK, EX_UNAVAILABLE, load, say
-from verpd.errors import StartupError
 
 
 def register(commands: Any, after: argparse.ArgumentParser) -> None:
@@ -48,21 +46,17 @@ def check_config(args: argparse.Namespace) -> int:
 
 
 def bindable(host: str, port: int, key: str) -> None:
-    """Bind and release ``host:port`` as the daemon would (StartupError naming the address and the fix)."""
+    """Bind and release ``host:port`` as the daemon would (the daemon's own StartupError if it cannot)."""
+    from verpd.config import HostPort
+    from verpd.daemon import listen_error
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as e:
-            fixes = {
-                errno.EADDRINUSE: "stop the other process (is verpd already running? then use --no-bind) or choose another port",
-                errno.EACCES: "ports below 1024 need privileges: choose a port above 1023",
-                errno.EADDRNOTAVAIL: "this host has no such address: use 127.0.0.1 or ::1",
-            }
-            fix = fixes.get(e.errno or 0, "choose another address")
-            raise StartupError(f"cannot listen on {where} ({key}): {(e.strerror or str(e)).lower()}; {fix}", EX_UNAVAILABLE) from None
+            raise listen_error(key, HostPort(host, port), e) from None
 
 
 def serve(args: argparse.Namespace) -> int:
