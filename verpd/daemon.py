@@ -28,17 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from verpd import dkim, systemd
 from verpd import store as store_module
 from verpd.config import Config, HostPort
-            for sock in self.activated.get(name, []):
-                self.servers.append(await loop.create_server(factory, sock=sock))
-            if name not in self.activated:
-                try:
-                    self.servers.append(await loop.create_server(factory, endpoint.host, endpoint.port))
-                except OSError as e:
-                    raise listen_error(f"server.{name}", endpoint, e) from e
-        if self.config.http.listen is not None:  # after the mail listeners: api.php, /metrics, /healthz, /v1
-            self.http = HttpIntake(self.config, self.pipeline, self.store, self.clock)
-            passed = self.activated.get("http", [])
-            await self.http.start(passed[0] if passed else None)
+from verpd.errors import StartupError
+from verpd.http import HttpIntake
 from verpd.lmtp import BounceHandler, VerpdLMTP, VerpdSMTP, protocol_factory
 from verpd.actions.command import CommandRunner
 from verpd.actions.mediawiki import MediaWikiUnconfirm
@@ -123,12 +114,6 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for name, cls, endpoint in listeners:
             factory = protocol_factory(cls, self.handler, self.config.server, self.sessions.add)
-<<<<<<< HEAD
-            self.servers.append(await loop.create_server(factory, endpoint.host, endpoint.port))
-        if self.config.http.listen is not None:  # after the mail listeners: api.php, /metrics, /healthz, /v1
-            self.http = HttpIntake(self.config, self.pipeline, self.store, self.clock)
-            await self.http.start()
-=======
             for sock in self.activated.get(name, []):
                 self.servers.append(await loop.create_server(factory, sock=sock))
             if name not in self.activated:
@@ -136,7 +121,10 @@ class Daemon:
                     self.servers.append(await loop.create_server(factory, endpoint.host, endpoint.port))
                 except OSError as e:
                     raise listen_error(f"server.{name}", endpoint, e) from e
->>>>>>> wt-sysd
+        if self.config.http.listen is not None:  # after the mail listeners: api.php, /metrics, /healthz, /v1
+            self.http = HttpIntake(self.config, self.pipeline, self.store, self.clock)
+            passed = self.activated.get("http", [])
+            await self.http.start(passed[0] if passed else None)
         self.tasks = [
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(run_pruner(self.store, self.config.policy, self.clock), name="prune"),
