@@ -82,6 +82,11 @@ class ServerConfig:
 class DatabaseConfig:
     url: str
     busy_timeout: int  # seconds SQLite waits for a lock before the write fails (451)
+    connect_timeout: float = 5.0  # PostgreSQL: seconds to open a connection
+    statement_timeout: float = 10.0  # PostgreSQL: seconds one statement may run (well under the MTA's LMTP timeout)
+    pool_size: int = 5  # PostgreSQL: connections kept open
+    max_overflow: int = 5  # PostgreSQL: extra connections under load
+    auto_upgrade: bool = False  # serve upgrades an outdated schema itself instead of refusing to start
 
 
 @dataclass(frozen=True)
@@ -396,10 +401,19 @@ def _server(t: _Table) -> ServerConfig | None:
 def _database(t: _Table, base_dir: Path) -> DatabaseConfig | None:
     text = t.get("url", "sqlite+aiosqlite:///var/verpd.sqlite3", _string)
     busy = t.get("busy_timeout", "5s", _duration)
+    connect = t.get("connect_timeout", "5s", _duration)
+    statement = t.get("statement_timeout", "10s", _duration)
+    pool = t.get("pool_size", 5, _positive_int)
+    overflow = t.get("max_overflow", 5, _non_negative_int)
+    upgrade = t.get("auto_upgrade", False, _bool)
     url = _parse_database_url(text, t.key("url"), base_dir, t.problems) if text is not None else None
-    if url is None or busy is None:
+    for name, value in (("connect_timeout", connect), ("statement_timeout", statement)):
+        if value is not None and value <= 0:
+            t.problem(name, "must be longer than zero, e.g. \"5s\"")
+            return None
+    if None in (url, busy, connect, statement, pool, overflow, upgrade):
         return None
-    return DatabaseConfig(url, busy)
+    return DatabaseConfig(url, busy, connect, statement, pool, overflow, upgrade)  # type: ignore[arg-type]
 
 
 def _verp(t: _Table, base_dir: Path, environ: dict[str, str]) -> VerpConfig | None:
@@ -850,6 +864,12 @@ def _events(value: Any) -> frozenset[EventType]:
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false (no quotes), got {value!r}")
+    return value
+
+
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a whole number of at least 0, got {value!r}")
     return value
 
 
