@@ -10,8 +10,11 @@ them into reply codes or exit statuses.
     ├── MessageTooBig          a message exceeds ``server.max_message_size``
     ├── StoreError             the database could not durably record something
     └── StartupError           the daemon cannot start: names the thing and the fix
-                               (a listener that cannot bind, a database directory that
-                               cannot be created), and the sysexits status to exit with
+          │                    (a listener that cannot bind, a database directory that
+          │                    cannot be created), and the sysexits status to exit with
+          └── SchemaError      the database schema is not the one this verpd needs
+                               (outdated and database.auto_upgrade is off, a newer verpd
+                               wrote it, or verpd did not make its tables): 78
 """
 
 from __future__ import annotations
@@ -87,3 +90,13 @@ class StartupError(VerpdError):
     def __init__(self, message: str, status: int = 69) -> None:
         self.status = status
         super().__init__(message)
+
+
+class SchemaError(StartupError):
+    """The database schema is outdated (and ``database.auto_upgrade`` is off), was written by a newer
+    verpd, or holds tables verpd did not make. Exit status 78 (EX_CONFIG): restarting cannot help
+    (systemd does not restart on 78); the operator runs ``verpd db upgrade``, sets ``auto_upgrade``,
+    runs the newer verpd, or points ``database.url`` elsewhere."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=78)
