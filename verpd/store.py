@@ -29,9 +29,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from verpd import metrics
-from verpd.errors import StartupError, StoreError
+from verpd import metrics, migrations
+from verpd.errors import SchemaError, StartupError, StoreError
 from verpd.events import ActionKind, Payload, decode_payload, encode_payload
+from verpd.migrations import SchemaState, SchemaStatus
 from verpd.model import BounceRecord, Reason, Severity, SubjectState
 from verpd.policy import Action, Decision, History, PastBounce
 
@@ -89,6 +90,7 @@ bounces = sa.Table(
     sa.Index("ix_bounces_subject_time", "tenant", "user_id", "received_at"),
     sa.Index("ix_bounces_received_at", "received_at"),
     sa.Index("ix_bounces_verp", "verp_local"),
+    sa.Index("ix_bounces_domain_time", "domain", "received_at"),
 )
 
 complaints = sa.Table(
@@ -270,61 +272,72 @@ def sqlite_directory(database: str) -> Path:
     return directory
 
 
-async def probe(url: str, busy_timeout: float = 5.0) -> None:
-    """Prove the database is usable: open it, create or upgrade the schema (StartupError naming what is wrong)."""
+async def probe(url: str, busy_timeout: float = 5.0, *, auto_upgrade: bool = False) -> None:
+    """Prove the database is usable: open it and make its schema ready as serve would
+    (:func:`ensure_schema`; StartupError naming what is wrong)."""
     engine = create_engine(url, busy_timeout=busy_timeout)
     try:
-        await init_schema(engine)
+        await ensure_schema(engine, auto_upgrade=auto_upgrade)
     except StoreError as e:
         raise StartupError(f"database {make_url(url).render_as_string(hide_password=True)} is not usable: {e} (database.url)", 69) from None
     finally:
         await engine.dispose()
 
 
-# Columns added after the first release, with the statement that adds each to an older
-# database in place (nullable, so existing rows keep their data). Schema migrations proper
-# (Alembic) take over from here.
-ADDED_COLUMNS: tuple[tuple[sa.Table, sa.Column[Any]], ...] = (
-    (bounces, bounces.c.final_address),
-    (bounces, bounces.c.evidence),
-    (bounces, bounces.c.seen_count),
-    (bounces, bounces.c.last_seen_at),
-    (bounces, bounces.c.domain),
-    (bounces, bounces.c.dkim),
-    (bounces, bounces.c.raw_id),
-    (complaints, complaints.c.dkim),
-    (complaints, complaints.c.raw_id),
-    (subjects, subjects.c.reset_at),
-    (outbox, outbox.c.dead_at),
-    (outbox, outbox.c.tenant),
-)
-# Indexes on added columns (create_all makes indexes only with new tables).
-ADDED_INDEXES = (
-    sa.Index("ix_bounces_domain_time", bounces.c.domain, bounces.c.received_at),
-    *(index for index in bounces.indexes if index.name == "ix_bounces_verp"),
-    *(index for index in complaints.indexes if index.name == "ix_complaints_verp"),
-)
+# --- the schema's version: Alembic migrations (verpd/migrations) -----------------------------
+
+
+async def upgrade(engine: AsyncEngine) -> tuple[str | None, str]:
+    """Bring the schema to this verpd's head in one transaction: create it on an empty database, adopt
+    an earlier verpd's tables in place, run the revisions not yet applied. (revision before, after)."""
+    try:
+        async with engine.begin() as conn:
+            return await conn.run_sync(migrations.upgrade)
+    except SQLAlchemyError as e:
+        raise StoreError(f"cannot upgrade the schema: {_describe(e)}") from e
+
+
+async def current(engine: AsyncEngine) -> str | None:
+    """The revision recorded in the database (None: an empty database, or one made before migrations)."""
+    return (await schema_status(engine)).revision
+
+
+async def schema_state(engine: AsyncEngine) -> SchemaState:
+    """Whether the schema is missing, outdated, current, or newer than this verpd."""
+    return (await schema_status(engine)).state
+
+
+async def schema_status(engine: AsyncEngine) -> SchemaStatus:
+    """The schema's state with its revision, this verpd's head, and what an earlier verpd's tables lack."""
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(migrations.status)
+    except SQLAlchemyError as e:
+        raise StoreError(f"cannot read the schema: {_describe(e)}") from e
 
 
 async def init_schema(engine: AsyncEngine) -> None:
-    """Create the tables that do not exist yet; add the columns an older database lacks."""
+    """Upgrade the schema to head, whatever it is (tests, and the code that creates a database)."""
+    await upgrade(engine)
+
+
+async def ensure_schema(engine: AsyncEngine, *, auto_upgrade: bool) -> tuple[str | None, str] | None:
+    """Make the schema ready for serve and the commands, or refuse (SchemaError, one line):
+    an empty database gets the schema; an earlier verpd's tables that lack nothing get their
+    revision recorded; an outdated schema is upgraded only with ``auto_upgrade`` (otherwise the
+    message names ``verpd db upgrade``); a newer verpd's schema is refused. The upgrade done, if any."""
     try:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-            await conn.run_sync(_add_missing_columns)
+        async with engine.begin() as conn:  # one transaction: nobody upgrades between the look and the change
+            found = await conn.run_sync(migrations.status)
+            if found.state is SchemaState.NEWER:
+                raise SchemaError(found.newer_message())
+            if found.state is SchemaState.OUTDATED and not auto_upgrade:
+                raise SchemaError(found.outdated_message())
+            if found.state is SchemaState.CURRENT and found.revision is not None:
+                return None
+            return await conn.run_sync(migrations.upgrade)
     except SQLAlchemyError as e:
-        raise StoreError(f"cannot create the schema: {_describe(e)}") from e
-
-
-def _add_missing_columns(conn: sa.Connection) -> None:
-    inspector = sa.inspect(conn)
-    for table, column in ADDED_COLUMNS:
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        if column.name not in present:
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
-    for index in ADDED_INDEXES:
-        index.create(conn, checkfirst=True)
+        raise StoreError(f"cannot upgrade the schema: {_describe(e)}") from e
 
 
 HISTORY_ROWS = 1000  # bounces of one subject read per decision: bounds the work a flood of bounces can cause
