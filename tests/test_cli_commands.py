@@ -22,7 +22,7 @@ from verpd.verp import Verp
 COMMANDS = [
     ["check-config"], ["serve"], ["verp", "encode"], ["verp", "verify"], ["parse"], ["ingest"], ["log-key"],
     ["bounces", "list"], ["bounces", "show"], ["complaints", "list"], ["subjects", "list"], ["subjects", "show"],
-    ["subjects", "reset"], ["outbox", "list"], ["outbox", "retry"], ["stats"], ["prune"], ["db", "upgrade"],
+    ["subjects", "reset"], ["outbox", "list"], ["outbox", "retry"], ["stats"], ["prune"], ["db", "upgrade"], ["db", "current"],
 ]
 
 
@@ -169,9 +169,13 @@ def test_prune_dry_run_counts_and_prune_deletes(tmp_path: Path) -> None:
 
 
 def test_db_upgrade_brings_the_schema_up_to_date(tmp_path: Path) -> None:
+    """``db upgrade`` creates the schema on an empty database and prints the revisions before and after."""
+    from verpd.migrations import head
+
     config = write_config_file(tmp_path)
     done = verpd("--config", str(config), "db", "upgrade")
-    assert done.returncode == 0 and b"schema up to date" in done.stdout and (tmp_path / "verpd.sqlite3").exists()
+    assert done.returncode == 0 and f"none (empty database) → {head()} (head)" in done.stdout.decode()
+    assert (tmp_path / "verpd.sqlite3").exists()
 
 
 @pytest.mark.parametrize(("mode", "shown"), [("pseudonym", r"h:[0-9a-f]{8}@example\.org"), ("domain", r"\*@example\.org"), ("full", r"Alice@Example\.org")])

@@ -1,6 +1,7 @@
 """``verpd serve``: wire the pieces together on one event loop and run until SIGTERM.
 
-Start-up: create the schema, bind the listeners with ``loop.create_server`` (not
+Start-up: make the schema ready (create it on an empty database; an outdated one only with
+``database.auto_upgrade``, otherwise refuse with the command that upgrades it), bind the listeners with ``loop.create_server`` (not
 aiosmtpd's threaded Controller, so the database engine is shared), start the outbox
 worker and the pruner, then tell systemd ``READY=1``. On SIGTERM or SIGINT: stop
 accepting connections, let transactions in progress finish (up to
@@ -101,7 +102,9 @@ class Daemon:
             raise
 
     async def _start(self) -> None:
-        await store_module.init_schema(self.engine)
+        upgraded = await store_module.ensure_schema(self.engine, auto_upgrade=self.config.database.auto_upgrade)
+        if upgraded is not None:
+            log.info("schema.upgraded", from_revision=upgraded[0], to_revision=upgraded[1])
         # Sockets a systemd .socket unit passed are used as they are; the others are bound here.
         self.activated = systemd.match_sockets(systemd.listen_fds_with_names(), [
             systemd.Wanted("lmtp", "server.lmtp", self.config.server.lmtp),

@@ -12,7 +12,7 @@
     verpd [--config FILE] outbox list [--json] [--all] | retry (ID ... | --dead)
     verpd [--config FILE] stats [--since 1d] [--by reason|day|domain|tenant] [--json]
     verpd [--config FILE] prune [--dry-run]
-    verpd [--config FILE] db upgrade
+    verpd [--config FILE] db upgrade | current
     verpd [--config FILE] log-key ADDRESS
 
 The configuration file defaults to ``$VERPD_CONFIG``, then ``/etc/verpd/verpd.toml``;

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from verpd.cli.common import (
     EX_DATAERR, EX_FAILURE, EX_NOINPUT, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_USAGE, Progress, config_path, load, positive_int, say, verps,
 )
-from verpd.errors import StoreError, VerpError
+from verpd.errors import SchemaError, StoreError, VerpError
 
 if TYPE_CHECKING:
     from verpd.config import Config
@@ -179,6 +179,9 @@ def ingest(args: argparse.Namespace) -> int:
     except StoreError as e:
         say(f"database error: {e} (database.url); the MTA will retry")
         return EX_TEMPFAIL
+    except SchemaError as e:  # not 78: the MTA would bounce the message; it keeps it until the schema is upgraded
+        say(f"{e}; the MTA will retry")
+        return EX_TEMPFAIL
     print(", ".join(sorted({o.value for o in outcomes})))
     return EX_OK
 
@@ -281,7 +284,7 @@ async def _deliver(
 ) -> list[list[Outcome]]:
     from verpd import dkim as dkim_module
     from verpd.pipeline import Pipeline
-    from verpd.store import Store, create_engine, init_schema
+    from verpd.store import Store, create_engine, ensure_schema
 
     async def check(raw: bytes) -> str:
         checked = await dkim_module.check(raw, resolver=dkim_module.system_resolver, timeout=config.dkim.timeout, authserv_id=config.dkim.authserv_id)
@@ -289,7 +292,7 @@ async def _deliver(
 
     engine = create_engine(config.database.url, busy_timeout=config.database.busy_timeout)
     try:
-        await init_schema(engine)
+        await ensure_schema(engine, auto_upgrade=config.database.auto_upgrade)
         pipeline = Pipeline(config, Store(engine), dkim=check if dkim else None)
         results = []
         for raw, recipients, received_at in work:

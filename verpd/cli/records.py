@@ -7,14 +7,22 @@ import json
 import os
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from verpd.cli.common import (
     EX_FAILURE, EX_OK, EX_USAGE, Progress, jsonable, load, print_table, say, text, with_store,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from verpd.config import Config
+    from verpd.migrations import SchemaStatus
     from verpd.store import Store
+
+    T = TypeVar("T")
 
 _COLUMNS = {
     "bounces": ("id", "received_at", "tenant", "user_id", "address", "status", "reason", "severity", "detector", "evidence"),
@@ -99,8 +107,10 @@ def register(commands: Any, after: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=prune)
 
     db = commands.add_parser("db", parents=[after], help="the database schema").add_subparsers(metavar="ACTION")
-    p = db.add_parser("upgrade", parents=shared, help="bring the schema up to date (serve does it at start too)")
+    p = db.add_parser("upgrade", parents=shared, help="migrate the schema to the revision this verpd needs (creates it on an empty database)")
     p.set_defaults(handler=db_upgrade)
+    p = db.add_parser("current", parents=shared, help="the schema's revision and whether it is the one this verpd needs (exit 1 if not)")
+    p.set_defaults(handler=db_current)
 
 
 def _print_rows(table: str, rows: list[dict[str, Any]], as_json: bool) -> None:
@@ -261,17 +271,60 @@ def prune(args: argparse.Namespace) -> int:
     return EX_OK
 
 
+def _on_engine(config: Config, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``work(engine)`` on the configured database, without touching its schema first."""
+    import asyncio
+
+    from verpd.store import create_engine
+
+    async def run() -> T:
+        engine = create_engine(config.database.url, busy_timeout=config.database.busy_timeout)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
 def db_upgrade(args: argparse.Namespace) -> int:
+    """Migrate the schema to head in one transaction (an earlier verpd's tables are adopted in place)."""
     from sqlalchemy.engine import make_url
+
+    from verpd.store import schema_status, upgrade
 
     config = load(args)
 
-    async def nothing(store: Store) -> None:
-        return None
+    async def run(engine: AsyncEngine) -> tuple[SchemaStatus, str]:
+        before = await schema_status(engine)
+        _, after = await upgrade(engine)
+        return before, after
 
-    with_store(config, nothing)  # init_schema: creates missing tables, adds missing columns and indexes
+    before, after = _on_engine(config, run)
     url = make_url(config.database.url).render_as_string(hide_password=True)
-    print(f"{url}: schema up to date (tables created, columns and indexes added in place where missing; "
-          "versioned migrations come with the PostgreSQL work)")
+    if before.revision == after:
+        print(f"{url}: schema at {after} (head), nothing to do")
+    else:
+        print(f"{url}: schema {before.at} → {after} (head)")
     return EX_OK
 
+
+def db_current(args: argparse.Namespace) -> int:
+    """The recorded revision and whether it is this verpd's head; exit 1 unless serve would start on it as it is."""
+    from verpd.migrations import SchemaState
+    from verpd.store import schema_status
+
+    config = load(args)
+    found = _on_engine(config, schema_status)
+    if found.state is SchemaState.CURRENT and found.revision is not None:
+        print(f"{found.revision} (head)")
+    elif found.state is SchemaState.CURRENT:
+        print(f"{found.at}: its tables match {found.head} (head); serve or verpd db upgrade records that revision")
+    elif found.state is SchemaState.MISSING:
+        print(f"{found.at}: serve or verpd db upgrade creates the schema at {found.head} (head)")
+    elif found.state is SchemaState.NEWER:
+        print(f"{found.revision}: unknown to this verpd, which needs {found.head}: a newer verpd wrote it")
+    else:
+        lacking = f"; it lacks {', '.join(found.missing)}" if found.missing else ""
+        print(f"{found.at}, not head: this verpd needs {found.head}{lacking}; run verpd db upgrade")
+    return EX_OK if found.state is SchemaState.CURRENT else EX_FAILURE

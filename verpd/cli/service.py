@@ -28,7 +28,7 @@ def check_config(args: argparse.Namespace) -> int:
     from verpd import store
 
     config = load(args)
-    asyncio.run(store.probe(config.database.url, config.database.busy_timeout))
+    asyncio.run(store.probe(config.database.url, config.database.busy_timeout, auto_upgrade=config.database.auto_upgrade))
     if not args.no_bind:
         listeners = [("server.lmtp", config.server.lmtp), ("server.smtp", config.server.smtp), ("http.listen", config.http.listen)]
         for key, endpoint in listeners:
