@@ -217,7 +217,7 @@ async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, daemon.stopping.set)
-    systemd.notify("READY=1")  # the listeners are bound and the database answered (init_schema)
+    systemd.notify("READY=1")  # the listeners are bound and the database answered (ensure_schema)
     interval = systemd.watchdog_interval()
     if interval is not None:
         daemon.tasks.append(asyncio.create_task(systemd.run_watchdog(interval, daemon.database_answers), name="watchdog"))
