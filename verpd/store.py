@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from verpd import metrics
+from verpd.config import DatabaseConfig
 from verpd.errors import StartupError, StoreError
 from verpd.events import ActionKind, Payload, decode_payload, encode_payload
 from verpd.model import BounceRecord, Reason, Severity, SubjectState
@@ -226,11 +227,42 @@ def outbox_key(kind: ActionKind, event_id: str) -> str:
     return dedup_key("outbox", kind.value, event_id)
 
 
-def create_engine(url: str, *, busy_timeout: float = 5.0) -> AsyncEngine:
-    """An async engine for ``url``; SQLite gets WAL, synchronous=FULL and BEGIN IMMEDIATE."""
+def engine_for(database: DatabaseConfig) -> AsyncEngine:
+    """The engine ``[database]`` describes, with its timeouts and pool."""
+    return create_engine(
+        database.url, busy_timeout=database.busy_timeout, connect_timeout=database.connect_timeout,
+        statement_timeout=database.statement_timeout, pool_size=database.pool_size, max_overflow=database.max_overflow,
+    )
+
+
+def create_engine(
+    url: str, *, busy_timeout: float = 5.0, connect_timeout: float = 5.0, statement_timeout: float = 10.0, pool_size: int = 5,
+    max_overflow: int = 5,
+) -> AsyncEngine:
+    """An async engine for ``url``; SQLite gets WAL, synchronous=FULL and BEGIN IMMEDIATE.
+
+    PostgreSQL gets bounded waits everywhere, so that a database that is down or slow
+    turns into a StoreError (451, the MTA retries) well within the MTA's LMTP timeout:
+    ``connect_timeout`` to open a connection and to wait for one from the pool, and
+    ``statement_timeout`` per statement (server side, and asyncpg's ``command_timeout``
+    on the client side). ``pool_pre_ping`` replaces connections that died, so a
+    restart or a failover (the same address answering from a promoted replica) needs
+    no restart of verpd.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=connect_timeout,
+            connect_args={
+                "timeout": connect_timeout,
+                "command_timeout": statement_timeout,
+                "server_settings": {"statement_timeout": str(int(statement_timeout * 1000)), "lock_timeout": str(int(statement_timeout * 1000))},
+            },
+        )
     if parsed.database:
         sqlite_directory(parsed.database)
     engine = create_async_engine(url, connect_args={"timeout": busy_timeout})
@@ -537,33 +569,31 @@ class Store:
         async with self.transaction() as tx:
             return await tx.prune(raw_messages, raw_messages.c.received_at < older_than, batch)
 
-    async def due_outbox(self, now: datetime, limit: int) -> list[OutboxItem]:
-        """Outbox items whose next attempt is due (never the dead-lettered)."""
-        query = (
-            sa.select(outbox)
+    async def claim_outbox(self, now: datetime, limit: int, lease: int) -> list[OutboxItem]:
+        """Claim up to ``limit`` due items for ``lease`` seconds (never the dead-lettered), oldest first.
+
+        Claiming moves an item's ``next_attempt_at`` past the lease, in one statement,
+        so no other daemon sees it due meanwhile; PostgreSQL skips rows another daemon
+        is claiming at that moment (``FOR UPDATE SKIP LOCKED``), SQLite's writers are
+        serialised anyway. A daemon that dies holding a claim frees it when the lease
+        ends: the item is due again and another daemon (or the same, restarted) takes it.
+        """
+        due = (
+            sa.select(outbox.c.id)
             .where(outbox.c.done_at.is_(None), outbox.c.dead_at.is_(None), outbox.c.next_attempt_at <= now)
             .order_by(outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
         )
+        if not self._sqlite:
+            due = due.with_for_update(skip_locked=True)
+        claim = outbox.update().where(outbox.c.id.in_(due.scalar_subquery())).values(next_attempt_at=now + timedelta(seconds=lease))
+        async with self.transaction() as tx:
+            rows = [dict(r._mapping) for r in await tx.conn.execute(claim.returning(outbox))]
         items = []
-        for r in await self._rows(query):
+        for r in sorted(rows, key=lambda r: r["id"]):
             kind = ActionKind(r["kind"])
             items.append(OutboxItem(r["id"], kind, r["dedup_key"], decode_payload(kind, r["payload"]), r["message"], r["attempts"]))
         return items
-
-    async def ping(self) -> None:
-        """Ask the database a trivial question (``SELECT 1``); StoreError if it cannot answer."""
-        await self._rows(sa.select(sa.literal(1).label("one")))
-
-    async def outbox_backlog(self) -> tuple[int, int, datetime | None]:
-        """(waiting, dead-lettered, when the oldest waiting row was queued) for the outbox gauges."""
-        pending = sa.and_(outbox.c.done_at.is_(None), outbox.c.dead_at.is_(None))
-        query = sa.select(
-            sa.func.count().filter(pending).label("pending"), sa.func.count().filter(outbox.c.dead_at.is_not(None)).label("dead"),
-            sa.func.min(outbox.c.created_at).filter(pending).label("oldest"),
-        ).where(outbox.c.done_at.is_(None))
-        row = (await self._rows(query))[0]
-        return int(row["pending"]), int(row["dead"]), row["oldest"]
 
     async def next_outbox_due(self) -> datetime | None:
         """When the earliest pending outbox item is due, if any."""
@@ -679,7 +709,14 @@ class Transaction:
         return (await self.conn.execute(statement.returning(complaints.c.id))).first() is not None
 
     async def subject(self, tenant: str, user: int, now: datetime, *, touch: bool = True) -> History:
-        """The subject's state (no bounces yet), creating it (active) if it has none."""
+        """The subject's state (no bounces yet), creating it (active) if it has none.
+
+        It also serialises decisions about one subject across daemons: on PostgreSQL the
+        upsert (or ``FOR UPDATE``) locks the subject's row until the transaction ends, so
+        a second daemon's decision waits and then reads the first one's bounces and state
+        (READ COMMITTED reads afresh per statement); SQLite's writers are serialised by
+        ``BEGIN IMMEDIATE``. Callers read the history only after this.
+        """
         statement = self._insert(subjects).values(
             tenant=tenant, user_id=user, state=SubjectState.ACTIVE.value, first_bounce_at=now, last_bounce_at=now
         )
@@ -689,7 +726,8 @@ class Transaction:
             row = (await self.conn.execute(statement.returning(*columns))).one()
         else:
             await self.conn.execute(statement.on_conflict_do_nothing(index_elements=["tenant", "user_id"]))
-            row = (await self.conn.execute(sa.select(*columns).where(subjects.c.tenant == tenant, subjects.c.user_id == user))).one()
+            locked = sa.select(*columns).where(subjects.c.tenant == tenant, subjects.c.user_id == user).with_for_update()
+            row = (await self.conn.execute(locked)).one()
         return History(SubjectState(row.state), row.flagged_at is not None, row.reset_at)
 
     async def has_subject(self, tenant: str, user: int) -> bool:
