@@ -595,6 +595,20 @@ class Store:
             items.append(OutboxItem(r["id"], kind, r["dedup_key"], decode_payload(kind, r["payload"]), r["message"], r["attempts"]))
         return items
 
+    async def ping(self) -> None:
+        """Ask the database a trivial question (``SELECT 1``); StoreError if it cannot answer."""
+        await self._rows(sa.select(sa.literal(1).label("one")))
+
+    async def outbox_backlog(self) -> tuple[int, int, datetime | None]:
+        """(waiting, dead-lettered, when the oldest waiting row was queued) for the outbox gauges."""
+        pending = sa.and_(outbox.c.done_at.is_(None), outbox.c.dead_at.is_(None))
+        query = sa.select(
+            sa.func.count().filter(pending).label("pending"), sa.func.count().filter(outbox.c.dead_at.is_not(None)).label("dead"),
+            sa.func.min(outbox.c.created_at).filter(pending).label("oldest"),
+        ).where(outbox.c.done_at.is_(None))
+        row = (await self._rows(query))[0]
+        return int(row["pending"]), int(row["dead"]), row["oldest"]
+
     async def next_outbox_due(self) -> datetime | None:
         """When the earliest pending outbox item is due, if any."""
         query = sa.select(sa.func.min(outbox.c.next_attempt_at).label("due")).where(outbox.c.done_at.is_(None), outbox.c.dead_at.is_(None))
