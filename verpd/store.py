@@ -815,3 +815,44 @@ class Transaction:
         ids = sa.select(table.c.id).where(condition).limit(batch).scalar_subquery()
         result = await self.conn.execute(table.delete().where(table.c.id.in_(ids)))
         return result.rowcount
+
+
+async def copy_database(source: AsyncEngine, target: AsyncEngine, *, batch: int = 1000,
+                        progress: Any = None) -> dict[str, int]:
+    """Copy every row of verpd's tables from ``source`` to ``target`` (``verpd db copy``); returns rows copied per table.
+
+    The target's schema is created or upgraded first. Rows go in primary-key order, in
+    batches of ``batch``, each batch one transaction with ``ON CONFLICT DO NOTHING``:
+    a copy that stops half way is resumed by running it again, and running it twice
+    copies nothing twice. On PostgreSQL the id sequences are moved past the copied ids.
+    ``progress(table, n)`` is called after each batch.
+    """
+    await init_schema(target)
+    target_insert = sqlite.insert if target.dialect.name == "sqlite" else postgresql.insert
+    copied: dict[str, int] = {}
+    try:
+        for table in metadata.sorted_tables:
+            keys = list(table.primary_key.columns)
+            copied[table.name] = 0
+            last: tuple[Any, ...] | None = None
+            while True:
+                query = sa.select(table).order_by(*keys).limit(batch)
+                if last is not None:
+                    query = query.where(sa.tuple_(*keys) > sa.tuple_(*last)) if len(keys) > 1 else query.where(keys[0] > last[0])
+                async with source.connect() as conn:
+                    rows = [dict(r._mapping) for r in await conn.execute(query)]
+                if not rows:
+                    break
+                async with target.begin() as conn:
+                    result = await conn.execute(target_insert(table).on_conflict_do_nothing(), rows)
+                copied[table.name] += max(result.rowcount, 0)
+                last = tuple(rows[-1][k.name] for k in keys)
+                if progress is not None:
+                    progress(table.name, len(rows))
+            if target.dialect.name == "postgresql" and "id" in table.c:
+                async with target.begin() as conn:
+                    await conn.execute(sa.text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), GREATEST(COALESCE((SELECT max(id) FROM {table.name}), 0), 1))"))
+    except SQLAlchemyError as e:
+        raise StoreError(f"copy failed: {_describe(e)}") from e
+    return copied
