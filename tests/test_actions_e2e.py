@@ -82,8 +82,8 @@ async def test_outbox_survives_kill_9_between_commit_and_send_then_sends_exactly
     port = free_port()
     with receiving() as receiver:
         receiver.plan = [HANG]  # the first attempt reaches the receiver and is never answered
-        config_path = write_config(tmp_path, port, policy={"limit": 1, "act": True},
-                                   webhook={"url": receiver.url, "secret": SECRET, "timeout": "60s"})
+        config_path = write_config(tmp_path, port, policy={"limit": 1, "act": True}, outbox={"lease": "3s"},
+                                   webhook={"url": receiver.url, "secret": SECRET, "timeout": "2s"})
         process = await Process.start(config_path)
         try:
             verp = verp_address(make_config(tmp_path), FakeClock(start=datetime.now(UTC)), user=7)
@@ -93,9 +93,9 @@ async def test_outbox_survives_kill_9_between_commit_and_send_then_sends_exactly
             process.proc.kill()  # SIGKILL: no chance to record anything about the send
             await process.finish()
         with sqlite3.connect(tmp_path / "verpd.sqlite3") as db:
-            assert db.execute("SELECT done_at, attempts FROM outbox").fetchall() == [(None, 0)]
+            assert db.execute("SELECT done_at, attempts FROM outbox").fetchall() == [(None, 0)]  # claimed, never marked
 
-        process = await Process.start(config_path)  # the row is found and sent on start
+        process = await Process.start(config_path)  # the row is found and sent once the dead daemon's claim (outbox.lease) ends
         await process.wait_for_event("outbox.sent")
         process.proc.terminate()
         assert await process.finish() == 0

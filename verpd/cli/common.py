@@ -68,10 +68,10 @@ def verps(config: Config) -> VerpSet:
 def with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
     """Run ``work`` with a store on the configured database, its schema made ready as serve does
     (created when empty; SchemaError when outdated and ``database.auto_upgrade`` is off)."""
-    from verpd.store import Store, create_engine, ensure_schema
+    from verpd.store import Store, engine_for, ensure_schema
 
     async def run() -> T:
-        engine = create_engine(config.database.url, busy_timeout=config.database.busy_timeout)
+        engine = engine_for(config.database)
         try:
             await ensure_schema(engine, auto_upgrade=config.database.auto_upgrade)
             return await work(Store(engine))

@@ -284,13 +284,13 @@ async def _deliver(
 ) -> list[list[Outcome]]:
     from verpd import dkim as dkim_module
     from verpd.pipeline import Pipeline
-    from verpd.store import Store, create_engine, ensure_schema
+    from verpd.store import Store, engine_for, ensure_schema
 
     async def check(raw: bytes) -> str:
         checked = await dkim_module.check(raw, resolver=dkim_module.system_resolver, timeout=config.dkim.timeout, authserv_id=config.dkim.authserv_id)
         return checked.result.value
 
-    engine = create_engine(config.database.url, busy_timeout=config.database.busy_timeout)
+    engine = engine_for(config.database)
     try:
         await ensure_schema(engine, auto_upgrade=config.database.auto_upgrade)
         pipeline = Pipeline(config, Store(engine), dkim=check if dkim else None)

@@ -111,6 +111,12 @@ def register(commands: Any, after: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=db_upgrade)
     p = db.add_parser("current", parents=shared, help="the schema's revision and whether it is the one this verpd needs (exit 1 if not)")
     p.set_defaults(handler=db_current)
+    p = db.add_parser("copy", parents=[after], help="copy every record from one database to another (e.g. SQLite into PostgreSQL); "
+                      "run it again to resume, nothing is copied twice")
+    p.add_argument("--from", dest="source", required=True, metavar="URL", help="the database to copy from")
+    p.add_argument("--to", dest="target", required=True, metavar="URL", help="the database to copy into (its schema is created)")
+    p.add_argument("--batch", type=int, default=1000, metavar="N", help="rows per transaction (default 1000)")
+    p.set_defaults(handler=db_copy)
 
 
 def _print_rows(table: str, rows: list[dict[str, Any]], as_json: bool) -> None:
@@ -275,10 +281,10 @@ def _on_engine(config: Config, work: Callable[[AsyncEngine], Awaitable[T]]) -> T
     """Run ``work(engine)`` on the configured database, without touching its schema first."""
     import asyncio
 
-    from verpd.store import create_engine
+    from verpd.store import engine_for
 
     async def run() -> T:
-        engine = create_engine(config.database.url, busy_timeout=config.database.busy_timeout)
+        engine = engine_for(config.database)
         try:
             return await work(engine)
         finally:
@@ -328,3 +334,44 @@ def db_current(args: argparse.Namespace) -> int:
         lacking = f"; it lacks {', '.join(found.missing)}" if found.missing else ""
         print(f"{found.at}, not head: this verpd needs {found.head}{lacking}; run verpd db upgrade")
     return EX_OK if found.state is SchemaState.CURRENT else EX_FAILURE
+
+
+def db_copy(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from verpd.config import _parse_database_url  # one reading of a database URL, as in the configuration
+    from verpd.errors import ConfigError, ConfigProblem
+    from verpd.store import copy_database, create_engine
+
+    problems: list[ConfigProblem] = []
+    urls = [_parse_database_url(text, key, Path.cwd(), problems) for key, text in (("--from", args.source), ("--to", args.target))]
+    if problems:
+        raise ConfigError("command line", problems)
+    source_url, target_url = urls
+    assert source_url is not None and target_url is not None
+    if make_url(source_url).get_backend_name() == "sqlite" and not Path(make_url(source_url).database or "").exists():
+        say(f"--from: no such database file {make_url(source_url).database}")
+        return EX_FAILURE
+    counts: dict[str, int] = {}
+    progress = Progress("copying")
+
+    def step(table: str, n: int) -> None:
+        counts[table] = counts.get(table, 0) + n
+        progress.step(n)
+
+    async def run() -> dict[str, int]:
+        source, target = create_engine(source_url), create_engine(target_url)
+        try:
+            return await copy_database(source, target, batch=args.batch, progress=step)
+        finally:
+            await source.dispose()
+            await target.dispose()
+
+    copied = asyncio.run(run())
+    progress.finish()
+    shown = make_url(target_url).render_as_string(hide_password=True)
+    print(f"copied into {shown}: " + ", ".join(f"{table} {copied[table]} of {counts.get(table, 0)}" for table in copied))
+    return EX_OK
