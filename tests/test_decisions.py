@@ -15,19 +15,11 @@ from verpd.errors import VerpError, VerpErrorKind
 from verpd.events import ActionKind, Event, EventType, decode_payload
 from verpd.model import VerpAddress
 from verpd.pipeline import Outcome, Pipeline
-from verpd.store import Store, create_engine, init_schema
+from verpd.store import Store
 from verpd.verp import VerpSet
 
 WEBHOOK = {"url": "http://127.0.0.1:9/hook", "secret": "a-webhook-secret-of-some-length"}
 BLOCKED = "550 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"
-
-
-@pytest.fixture
-async def store(config: Config):
-    engine = create_engine(config.database.url)
-    await init_schema(engine)
-    yield Store(engine)
-    await engine.dispose()
 
 
 def pipeline_with(tmp_path: Path, store: Store, **sections) -> Pipeline:
@@ -255,3 +247,4 @@ async def test_one_sent_message_takes_complaints_from_at_most_max_failed_per_mes
     assert len(await store.list_complaints()) == 2
     assert [e.type for _, e in await queued(store)].count(EventType.COMPLAINT_RECEIVED) == 2
     assert len([e for e in logs if e["event"] == "complaint.excess"]) == 4
+

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from structlog.testing import capture_logs
 
 from tests.conftest import TEST_SECRET, FakeClock, make_config
@@ -15,14 +14,6 @@ from verpd.model import VerpAddress
 from verpd.pipeline import Outcome, Pipeline
 from verpd.store import Store, create_engine, init_schema
 from verpd.verp import Verp
-
-
-@pytest.fixture
-async def store(config: Config):
-    engine = create_engine(config.database.url)
-    await init_schema(engine)
-    yield Store(engine)
-    await engine.dispose()
 
 
 def recipient(config: Config, user: int, sent: datetime) -> tuple[str, VerpAddress]:
@@ -269,3 +260,4 @@ async def test_parse_max_recipients_reaches_the_parser(tmp_path: Path, store: St
     pipeline = Pipeline(make_config(tmp_path, parse={"max_recipients": 7}), store)
     assert await bounce(pipeline, 5, clock) == Outcome.RECORDED
     assert seen == [7]
+
