@@ -420,7 +420,8 @@ class Store:
         Each row: the key, ``bounces`` (failures recorded), ``hard``, and for days and
         tenants also ``suppressed`` (suppress decisions) and ``complaints``.
         """
-        day = (lambda c: sa.func.strftime("%Y-%m-%d", c)) if self._sqlite else (lambda c: sa.func.to_char(c, "YYYY-MM-DD"))
+        # PostgreSQL's to_char renders a timestamptz in the session's TimeZone: convert to UTC first.
+        day = (lambda c: sa.func.strftime("%Y-%m-%d", c)) if self._sqlite else (lambda c: sa.func.to_char(sa.func.timezone("UTC", c), "YYYY-MM-DD"))
         keys = {"reason": (bounces.c.reason, None, None), "domain": (bounces.c.domain, None, None),
                 "day": (day(bounces.c.received_at), day(decisions.c.decided_at), day(complaints.c.received_at)),
                 "tenant": (bounces.c.tenant, decisions.c.tenant, complaints.c.tenant)}
