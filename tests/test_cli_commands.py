@@ -77,6 +77,8 @@ def test_ingest_of_a_forged_recipient_exits_67_so_the_mta_bounces_it(tmp_path: P
 
 
 def test_ingest_exits_75_when_the_database_fails_so_the_mta_retries(tmp_path: Path) -> None:
+    """A failed write exits 75 (EX_TEMPFAIL) so the MTA keeps the message. SQLite only: the schema is broken by
+    opening the database file with the sqlite3 module."""
     config = write_config_file(tmp_path)
     verp = sent(config, 5)
     assert verpd("--config", str(config), "db", "upgrade").returncode == 0
@@ -169,6 +171,7 @@ def test_prune_dry_run_counts_and_prune_deletes(tmp_path: Path, database_url: st
 
 
 def test_db_upgrade_brings_the_schema_up_to_date(tmp_path: Path) -> None:
+    """`db upgrade` creates the schema. SQLite only: it checks that the database file was created."""
     config = write_config_file(tmp_path)
     done = verpd("--config", str(config), "db", "upgrade")
     assert done.returncode == 0 and b"schema up to date" in done.stdout and (tmp_path / "verpd.sqlite3").exists()
