@@ -91,7 +91,7 @@ async def test_outbox_survives_kill_9_between_commit_and_send_then_sends_exactly
     with receiving() as receiver:
         receiver.plan = [HANG]  # the first attempt reaches the receiver and is never answered
         config_path = write_config(tmp_path, port, database={"url": database_url}, policy={"limit": 1, "act": True},
-                                   webhook={"url": receiver.url, "secret": SECRET, "timeout": "60s"})
+                                   outbox={"lease": "3s"}, webhook={"url": receiver.url, "secret": SECRET, "timeout": "2s"})
         process = await Process.start(config_path)
         try:
             verp = verp_address(make_config(tmp_path), FakeClock(start=datetime.now(UTC)), user=7)
@@ -100,9 +100,10 @@ async def test_outbox_survives_kill_9_between_commit_and_send_then_sends_exactly
         finally:
             process.proc.kill()  # SIGKILL: no chance to record anything about the send
             await process.finish()
+        # claimed, never marked
         assert [(r["done_at"], r["attempts"]) for r in await outbox_rows(database_url)] == [(None, 0)]
 
-        process = await Process.start(config_path)  # the row is found and sent on start
+        process = await Process.start(config_path)  # the row is found and sent once the dead daemon's claim (outbox.lease) ends
         await process.wait_for_event("outbox.sent")
         process.proc.terminate()
         assert await process.finish() == 0

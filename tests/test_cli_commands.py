@@ -22,7 +22,7 @@ from verpd.verp import Verp
 COMMANDS = [
     ["check-config"], ["serve"], ["verp", "encode"], ["verp", "verify"], ["parse"], ["ingest"], ["log-key"],
     ["bounces", "list"], ["bounces", "show"], ["complaints", "list"], ["subjects", "list"], ["subjects", "show"],
-    ["subjects", "reset"], ["outbox", "list"], ["outbox", "retry"], ["stats"], ["prune"], ["db", "upgrade"],
+    ["subjects", "reset"], ["outbox", "list"], ["outbox", "retry"], ["stats"], ["prune"], ["db", "upgrade"], ["db", "copy"],
 ]
 
 
@@ -291,3 +291,21 @@ def test_the_package_built_by_pip_holds_every_module_and_the_verpd_command(tmp_p
     assert modules <= names, sorted(modules - names)[:5]
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "verpd = verpd.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_db_copy_moves_every_record_and_is_safe_to_run_again(tmp_path: Path) -> None:
+    import asyncio
+    import sqlite3
+
+    config = write_config_file(tmp_path, policy={"limit": 2, "act": True})
+    asyncio.run(_seed(config))
+    source, target = tmp_path / "verpd.sqlite3", tmp_path / "copy" / "verpd.sqlite3"
+    first = verpd("db", "copy", "--from", f"sqlite:///{source}", "--to", f"sqlite:///{target}", "--batch", "2")
+    assert first.returncode == 0, first.stderr
+    tables = ("bounces", "complaints", "subjects", "decisions", "raw_messages", "outbox")
+    with sqlite3.connect(source) as a, sqlite3.connect(target) as b:
+        for table in tables:
+            assert a.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall() == b.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall(), table
+    assert "bounces 4 of 4" in first.stdout.decode()
+    again = verpd("db", "copy", "--from", f"sqlite:///{source}", "--to", f"sqlite:///{target}")
+    assert again.returncode == 0 and "bounces 0 of 4" in again.stdout.decode()  # nothing copied twice

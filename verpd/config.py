@@ -166,6 +166,7 @@ class OutboxConfig:
     retry_min: int  # seconds before the first retry of a failed action
     retry_max: int  # cap of the exponential backoff
     max_attempts: int  # then the row is dead-lettered (verpd outbox retry ID brings it back)
+    lease: int = 120  # seconds an item a daemon claimed is its own; if the daemon dies, another retries it after this
 
 
 @dataclass(frozen=True)
@@ -330,12 +331,24 @@ def from_dict(
     for table in sections.values():
         table.finish()
     tenants = _tenants(tenant_tables, data, base_dir, environ)
+    if outbox is not None:
+        _actions_fit_the_lease(outbox, [actions, *(t.actions for t in tenants.values())], problems)
     if problems:
         raise ConfigError(source, problems)
     return Config(
         server, database, verp, policy, forward, log, parse, source,  # type: ignore[arg-type]
         actions=actions, outbox=outbox, dkim=dkim, trouble=trouble, tenants=tenants, http=http,  # type: ignore[arg-type]
     )
+
+
+def _actions_fit_the_lease(outbox: OutboxConfig, every: list[ActionsConfig], problems: list[ConfigProblem]) -> None:
+    """An action must end (or time out) within the outbox lease, or a second daemon could carry it out too."""
+    for actions in every:
+        for key, action in (("webhook.timeout", actions.webhook), ("command.timeout", actions.command)):
+            if action is not None and action.timeout >= outbox.lease:
+                problems.append(ConfigProblem(key, f"{action.timeout} s is not shorter than outbox.lease ({outbox.lease} s): "
+                                              "shorten it or lengthen outbox.lease, or another daemon may repeat the action"))
+                return
 
 
 # The sections a [tenants.<id>] table may override; each of its keys replaces the global one.
@@ -547,12 +560,16 @@ def _outbox(t: _Table, forward: _Table) -> OutboxConfig | None:
     retry_min = t.get("retry_min", forward.data.get("retry_min", "1m"), _duration)
     retry_max = t.get("retry_max", forward.data.get("retry_max", "1h"), _duration)
     attempts = t.get("max_attempts", 12, _positive_int)
+    lease = t.get("lease", "2m", _duration)
     if retry_min is not None and retry_min <= 0:
         t.problem("retry_min", "must be longer than zero, e.g. \"1m\"")
         retry_min = None
-    if None in (retry_min, retry_max, attempts):
+    if lease is not None and lease <= 0:
+        t.problem("lease", "must be longer than zero, e.g. \"2m\"")
+        lease = None
+    if None in (retry_min, retry_max, attempts, lease):
         return None
-    return OutboxConfig(retry_min, max(retry_min, retry_max), attempts)  # type: ignore[arg-type]
+    return OutboxConfig(retry_min, max(retry_min, retry_max), attempts, lease)  # type: ignore[arg-type]
 
 
 _DEFAULT_EVENTS = [e.value for e in EventType if e is not EventType.BOUNCE_HARD]

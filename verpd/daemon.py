@@ -54,7 +54,7 @@ class Daemon:
     def __init__(self, config: Config, clock: Callable[[], datetime] = utcnow) -> None:
         self.config = config
         self.clock = clock
-        self.engine = store_module.create_engine(config.database.url, busy_timeout=config.database.busy_timeout)
+        self.engine = store_module.engine_for(config.database)
         self.store = store_module.Store(self.engine)
         self.webhook = WebhookSender(lambda tenant: config.tenant(tenant).actions.webhook, clock)
         self.command = CommandRunner(lambda tenant: config.tenant(tenant).actions.command)
@@ -70,6 +70,7 @@ class Daemon:
             retry_min=config.outbox.retry_min,
             retry_max=config.outbox.retry_max,
             max_attempts=config.outbox.max_attempts,
+            lease=config.outbox.lease,
             clock=clock,
         )
         self.pipeline = Pipeline(config, self.store, on_forward_queued=self.outbox.wake, dkim=self._dkim)

@@ -42,12 +42,14 @@ class OutboxWorker:
         retry_max: int,
         clock: Callable[[], datetime],
         max_attempts: int = 12,
+        lease: int = 120,
     ) -> None:
         self.store = store
         self.senders = dict(senders)
         self.retry_min = retry_min
         self.retry_max = retry_max
         self.max_attempts = max_attempts
+        self.lease = lease
         self.clock = clock
         self._wake = asyncio.Event()
         self._draining = asyncio.Lock()  # one attempt per item at a time
@@ -63,7 +65,7 @@ class OutboxWorker:
     async def drain(self) -> int:
         """Attempt every item due now; returns how many were attempted."""
         async with self._draining:
-            items = await self.store.due_outbox(self.clock(), BATCH)
+            items = await self.store.claim_outbox(self.clock(), BATCH, self.lease)
             for item in items:
                 await self._attempt(item)
             return len(items)

@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from verpd import metrics
+from verpd.config import DatabaseConfig
 from verpd.errors import StartupError, StoreError
 from verpd.events import ActionKind, Payload, decode_payload, encode_payload
 from verpd.model import BounceRecord, Reason, Severity, SubjectState
@@ -226,11 +227,42 @@ def outbox_key(kind: ActionKind, event_id: str) -> str:
     return dedup_key("outbox", kind.value, event_id)
 
 
-def create_engine(url: str, *, busy_timeout: float = 5.0) -> AsyncEngine:
-    """An async engine for ``url``; SQLite gets WAL, synchronous=FULL and BEGIN IMMEDIATE."""
+def engine_for(database: DatabaseConfig) -> AsyncEngine:
+    """The engine ``[database]`` describes, with its timeouts and pool."""
+    return create_engine(
+        database.url, busy_timeout=database.busy_timeout, connect_timeout=database.connect_timeout,
+        statement_timeout=database.statement_timeout, pool_size=database.pool_size, max_overflow=database.max_overflow,
+    )
+
+
+def create_engine(
+    url: str, *, busy_timeout: float = 5.0, connect_timeout: float = 5.0, statement_timeout: float = 10.0, pool_size: int = 5,
+    max_overflow: int = 5,
+) -> AsyncEngine:
+    """An async engine for ``url``; SQLite gets WAL, synchronous=FULL and BEGIN IMMEDIATE.
+
+    PostgreSQL gets bounded waits everywhere, so that a database that is down or slow
+    turns into a StoreError (451, the MTA retries) well within the MTA's LMTP timeout:
+    ``connect_timeout`` to open a connection and to wait for one from the pool, and
+    ``statement_timeout`` per statement (server side, and asyncpg's ``command_timeout``
+    on the client side). ``pool_pre_ping`` replaces connections that died, so a
+    restart or a failover (the same address answering from a promoted replica) needs
+    no restart of verpd.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=connect_timeout,
+            connect_args={
+                "timeout": connect_timeout,
+                "command_timeout": statement_timeout,
+                "server_settings": {"statement_timeout": str(int(statement_timeout * 1000)), "lock_timeout": str(int(statement_timeout * 1000))},
+            },
+        )
     if parsed.database:
         sqlite_directory(parsed.database)
     engine = create_async_engine(url, connect_args={"timeout": busy_timeout})
@@ -552,16 +584,28 @@ class Store:
         async with self.transaction() as tx:
             return await tx.prune(raw_messages, raw_messages.c.received_at < older_than, batch)
 
-    async def due_outbox(self, now: datetime, limit: int) -> list[OutboxItem]:
-        """Outbox items whose next attempt is due (never the dead-lettered)."""
-        query = (
-            sa.select(outbox)
+    async def claim_outbox(self, now: datetime, limit: int, lease: int) -> list[OutboxItem]:
+        """Claim up to ``limit`` due items for ``lease`` seconds (never the dead-lettered), oldest first.
+
+        Claiming moves an item's ``next_attempt_at`` past the lease, in one statement,
+        so no other daemon sees it due meanwhile; PostgreSQL skips rows another daemon
+        is claiming at that moment (``FOR UPDATE SKIP LOCKED``), SQLite's writers are
+        serialised anyway. A daemon that dies holding a claim frees it when the lease
+        ends: the item is due again and another daemon (or the same, restarted) takes it.
+        """
+        due = (
+            sa.select(outbox.c.id)
             .where(outbox.c.done_at.is_(None), outbox.c.dead_at.is_(None), outbox.c.next_attempt_at <= now)
             .order_by(outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
         )
+        if not self._sqlite:
+            due = due.with_for_update(skip_locked=True)
+        claim = outbox.update().where(outbox.c.id.in_(due.scalar_subquery())).values(next_attempt_at=now + timedelta(seconds=lease))
+        async with self.transaction() as tx:
+            rows = [dict(r._mapping) for r in await tx.conn.execute(claim.returning(outbox))]
         items = []
-        for r in await self._rows(query):
+        for r in sorted(rows, key=lambda r: r["id"]):
             kind = ActionKind(r["kind"])
             items.append(OutboxItem(r["id"], kind, r["dedup_key"], decode_payload(kind, r["payload"]), r["message"], r["attempts"]))
         return items
@@ -694,7 +738,14 @@ class Transaction:
         return (await self.conn.execute(statement.returning(complaints.c.id))).first() is not None
 
     async def subject(self, tenant: str, user: int, now: datetime, *, touch: bool = True) -> History:
-        """The subject's state (no bounces yet), creating it (active) if it has none."""
+        """The subject's state (no bounces yet), creating it (active) if it has none.
+
+        It also serialises decisions about one subject across daemons: on PostgreSQL the
+        upsert (or ``FOR UPDATE``) locks the subject's row until the transaction ends, so
+        a second daemon's decision waits and then reads the first one's bounces and state
+        (READ COMMITTED reads afresh per statement); SQLite's writers are serialised by
+        ``BEGIN IMMEDIATE``. Callers read the history only after this.
+        """
         statement = self._insert(subjects).values(
             tenant=tenant, user_id=user, state=SubjectState.ACTIVE.value, first_bounce_at=now, last_bounce_at=now
         )
@@ -704,7 +755,8 @@ class Transaction:
             row = (await self.conn.execute(statement.returning(*columns))).one()
         else:
             await self.conn.execute(statement.on_conflict_do_nothing(index_elements=["tenant", "user_id"]))
-            row = (await self.conn.execute(sa.select(*columns).where(subjects.c.tenant == tenant, subjects.c.user_id == user))).one()
+            locked = sa.select(*columns).where(subjects.c.tenant == tenant, subjects.c.user_id == user).with_for_update()
+            row = (await self.conn.execute(locked)).one()
         return History(SubjectState(row.state), row.flagged_at is not None, row.reset_at)
 
     async def has_subject(self, tenant: str, user: int) -> bool:
@@ -779,3 +831,44 @@ class Transaction:
         ids = sa.select(table.c.id).where(condition).limit(batch).scalar_subquery()
         result = await self.conn.execute(table.delete().where(table.c.id.in_(ids)))
         return result.rowcount
+
+
+async def copy_database(source: AsyncEngine, target: AsyncEngine, *, batch: int = 1000,
+                        progress: Any = None) -> dict[str, int]:
+    """Copy every row of verpd's tables from ``source`` to ``target`` (``verpd db copy``); returns rows copied per table.
+
+    The target's schema is created or upgraded first. Rows go in primary-key order, in
+    batches of ``batch``, each batch one transaction with ``ON CONFLICT DO NOTHING``:
+    a copy that stops half way is resumed by running it again, and running it twice
+    copies nothing twice. On PostgreSQL the id sequences are moved past the copied ids.
+    ``progress(table, n)`` is called after each batch.
+    """
+    await init_schema(target)
+    target_insert = sqlite.insert if target.dialect.name == "sqlite" else postgresql.insert
+    copied: dict[str, int] = {}
+    try:
+        for table in metadata.sorted_tables:
+            keys = list(table.primary_key.columns)
+            copied[table.name] = 0
+            last: tuple[Any, ...] | None = None
+            while True:
+                query = sa.select(table).order_by(*keys).limit(batch)
+                if last is not None:
+                    query = query.where(sa.tuple_(*keys) > sa.tuple_(*last)) if len(keys) > 1 else query.where(keys[0] > last[0])
+                async with source.connect() as conn:
+                    rows = [dict(r._mapping) for r in await conn.execute(query)]
+                if not rows:
+                    break
+                async with target.begin() as conn:
+                    result = await conn.execute(target_insert(table).on_conflict_do_nothing(), rows)
+                copied[table.name] += max(result.rowcount, 0)
+                last = tuple(rows[-1][k.name] for k in keys)
+                if progress is not None:
+                    progress(table.name, len(rows))
+            if target.dialect.name == "postgresql" and "id" in table.c:
+                async with target.begin() as conn:
+                    await conn.execute(sa.text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), GREATEST(COALESCE((SELECT max(id) FROM {table.name}), 0), 1))"))
+    except SQLAlchemyError as e:
+        raise StoreError(f"copy failed: {_describe(e)}") from e
+    return copied

@@ -23,6 +23,9 @@ def main() -> None:
     parser.add_argument("which", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
     parser.add_argument("--sessions", type=int, default=8, help="lmtp: concurrent LMTP sessions")
     parser.add_argument("--messages", type=int, default=2000, help="lmtp: bounces to deliver in all")
+    parser.add_argument("--postgres", metavar="URL", default=os.environ.get("VERPD_BENCH_PG_URL"),
+                        help="lmtp: also run against this PostgreSQL database (default: $VERPD_BENCH_PG_URL, else a throwaway "
+                        "cluster when PostgreSQL is installed)")
     parser.add_argument("--corpus", type=Path, default=Path(os.environ.get("VERPD_BENCH_CORPUS", shared_dir() / "corpus/sisimai/emails")),
                         help="parse: directory of messages (default: the shared Sisimai corpus)")
     parser.add_argument("--repeat", type=int, default=20, help="parse: how many times each message is parsed per run")
@@ -44,6 +47,7 @@ def main() -> None:
             print(f"parse: no corpus at {args.corpus} (set VERPD_BENCH_CORPUS or --corpus DIR)")
     if "lmtp" in which:
         asyncio.run(bench_lmtp.run(sessions=args.sessions, messages=args.messages))
+        bench_lmtp.run_postgres(args.sessions, args.messages, args.postgres)
 
 
 main()

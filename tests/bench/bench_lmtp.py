@@ -20,11 +20,16 @@ from tests.messages import dsn
 from tests.daemon_process import Process, free_port, write_config
 
 
-async def run(sessions: int, messages: int) -> None:
+async def run(sessions: int, messages: int, database_url: str | None = None, label: str = "SQLite WAL, synchronous=FULL") -> None:
+    """Deliver ``messages`` unique bounces over ``sessions`` LMTP sessions to a ``verpd serve`` process and print the rate.
+
+    ``database_url``: the database to run against (default: a fresh SQLite file).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         port = free_port()
-        process = await Process.start(write_config(tmp_path, port))
+        sections = {"database": {"url": database_url}} if database_url else {}
+        process = await Process.start(write_config(tmp_path, port, **sections))
         config = make_config(tmp_path)
         clock = FakeClock(datetime.now(UTC))
         latencies: list[float] = []
@@ -50,5 +55,22 @@ async def run(sessions: int, messages: int) -> None:
         total = per_session * sessions
         latencies.sort()
         print(f"lmtp: {total} bounces over {sessions} sessions in {elapsed:.2f} s = {total / elapsed:.0f} msg/s "
-              f"(SQLite WAL, synchronous=FULL; DATA reply p50 {statistics.median(latencies) * 1000:.1f} ms, "
+              f"({label}; DATA reply p50 {statistics.median(latencies) * 1000:.1f} ms, "
               f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms)")
+
+
+def run_postgres(sessions: int, messages: int, url: str | None) -> None:
+    """The same benchmark against PostgreSQL: ``url``, or a throwaway cluster if PostgreSQL is installed."""
+    if url:
+        asyncio.run(run(sessions, messages, url, "PostgreSQL"))
+        return
+    try:
+        from tests.integration.postgres_instance import throwaway_cluster
+    except ImportError:
+        print("lmtp: PostgreSQL: no harness (tests/integration/postgres_instance.py); give --postgres URL")
+        return
+    try:
+        with throwaway_cluster() as cluster:
+            asyncio.run(run(sessions, messages, cluster.create_database("bench"), "PostgreSQL, fsync on"))
+    except RuntimeError as e:  # PostgreSQL not installed or cannot start
+        print(f"lmtp: PostgreSQL: not run ({e}); give --postgres URL")

@@ -67,10 +67,10 @@ def verps(config: Config) -> VerpSet:
 
 def with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
     """Run ``work`` with a store on the configured database (schema brought up to date first)."""
-    from verpd.store import Store, create_engine, init_schema
+    from verpd.store import Store, engine_for, init_schema
 
     async def run() -> T:
-        engine = create_engine(config.database.url, busy_timeout=config.database.busy_timeout)
+        engine = engine_for(config.database)
         try:
             await init_schema(engine)
             return await work(Store(engine))

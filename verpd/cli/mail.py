@@ -281,13 +281,13 @@ async def _deliver(
 ) -> list[list[Outcome]]:
     from verpd import dkim as dkim_module
     from verpd.pipeline import Pipeline
-    from verpd.store import Store, create_engine, init_schema
+    from verpd.store import Store, engine_for, init_schema
 
     async def check(raw: bytes) -> str:
         checked = await dkim_module.check(raw, resolver=dkim_module.system_resolver, timeout=config.dkim.timeout, authserv_id=config.dkim.authserv_id)
         return checked.result.value
 
-    engine = create_engine(config.database.url, busy_timeout=config.database.busy_timeout)
+    engine = engine_for(config.database)
     try:
         await init_schema(engine)
         pipeline = Pipeline(config, Store(engine), dkim=check if dkim else None)

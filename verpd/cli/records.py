@@ -101,6 +101,12 @@ def register(commands: Any, after: argparse.ArgumentParser) -> None:
     db = commands.add_parser("db", parents=[after], help="the database schema").add_subparsers(metavar="ACTION")
     p = db.add_parser("upgrade", parents=shared, help="bring the schema up to date (serve does it at start too)")
     p.set_defaults(handler=db_upgrade)
+    p = db.add_parser("copy", parents=[after], help="copy every record from one database to another (e.g. SQLite into PostgreSQL); "
+                      "run it again to resume, nothing is copied twice")
+    p.add_argument("--from", dest="source", required=True, metavar="URL", help="the database to copy from")
+    p.add_argument("--to", dest="target", required=True, metavar="URL", help="the database to copy into (its schema is created)")
+    p.add_argument("--batch", type=int, default=1000, metavar="N", help="rows per transaction (default 1000)")
+    p.set_defaults(handler=db_copy)
 
 
 def _print_rows(table: str, rows: list[dict[str, Any]], as_json: bool) -> None:
@@ -275,3 +281,44 @@ def db_upgrade(args: argparse.Namespace) -> int:
           "versioned migrations come with the PostgreSQL work)")
     return EX_OK
 
+
+
+def db_copy(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from verpd.config import _parse_database_url  # one reading of a database URL, as in the configuration
+    from verpd.errors import ConfigError, ConfigProblem
+    from verpd.store import copy_database, create_engine
+
+    problems: list[ConfigProblem] = []
+    urls = [_parse_database_url(text, key, Path.cwd(), problems) for key, text in (("--from", args.source), ("--to", args.target))]
+    if problems:
+        raise ConfigError("command line", problems)
+    source_url, target_url = urls
+    assert source_url is not None and target_url is not None
+    if make_url(source_url).get_backend_name() == "sqlite" and not Path(make_url(source_url).database or "").exists():
+        say(f"--from: no such database file {make_url(source_url).database}")
+        return EX_FAILURE
+    counts: dict[str, int] = {}
+    progress = Progress("copying")
+
+    def step(table: str, n: int) -> None:
+        counts[table] = counts.get(table, 0) + n
+        progress.step(n)
+
+    async def run() -> dict[str, int]:
+        source, target = create_engine(source_url), create_engine(target_url)
+        try:
+            return await copy_database(source, target, batch=args.batch, progress=step)
+        finally:
+            await source.dispose()
+            await target.dispose()
+
+    copied = asyncio.run(run())
+    progress.finish()
+    shown = make_url(target_url).render_as_string(hide_password=True)
+    print(f"copied into {shown}: " + ", ".join(f"{table} {copied[table]} of {counts.get(table, 0)}" for table in copied))
+    return EX_OK
