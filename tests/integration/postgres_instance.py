@@ -19,8 +19,9 @@ The server's time zone is deliberately not UTC (see ``TIME_ZONE``)::
         pytest.skip(reason)
     with instance_directory("verpd-postgres-") as root:
         with PostgresInstance.create(root, port=free_port()) as cluster:  # start() ... stop()
-            cluster.create_database("t1")
-            engine = create_engine(cluster.url("t1"))
+            engine = create_engine(cluster.create_database("t1"))  # postgresql+asyncpg://verpd@127.0.0.1:PORT/t1
+
+or, outside pytest, ``with throwaway_cluster() as cluster:`` (RuntimeError if it cannot run).
 
 The session-scoped :func:`postgres` fixture does this once and skips (fails when
 ``VERPD_REQUIRE_INTEGRATION=1``) when the cluster cannot run here;
@@ -35,6 +36,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -209,9 +211,10 @@ class PostgresInstance:
         """The SQLAlchemy URL of database ``dbname`` in this cluster, for verpd's ``database.url``."""
         return f"postgresql+asyncpg://{DATABASE_USER}@127.0.0.1:{self.port}/{dbname}"
 
-    def create_database(self, name: str) -> None:
-        """Create the empty database ``name`` (a plain identifier)."""
+    def create_database(self, name: str) -> str:
+        """Create the empty database ``name`` (a plain identifier); returns its :meth:`url`."""
         self.sql(f'CREATE DATABASE "{_identifier(name)}"')
+        return self.url(name)
 
     def drop_database(self, name: str) -> None:
         """Drop database ``name``, disconnecting whoever is still connected to it."""
@@ -251,26 +254,43 @@ class PostgresInstance:
         return f"\n--- last {lines} lines of {self.log_file} ---\n{tail}"
 
 
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[PostgresInstance]:
+    """A started cluster in a new directory on a free port, stopped and removed afterwards.
+
+    Raises RuntimeError saying why when PostgreSQL is missing here or the cluster
+    cannot start (for callers outside pytest, such as the benchmarks).
+    """
+    if reason := postgres_available():
+        raise RuntimeError(reason)
+    # Not under pytest's tmp_path: see instance_directory (and the server user must reach it).
+    with instance_directory("verpd-postgres-") as root:
+        try:
+            instance = PostgresInstance.create(root, port=_free_port())
+        except PostgresUnavailable as e:
+            raise RuntimeError(str(e)) from None
+        with instance:
+            yield instance
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresInstance]:
     """One private PostgreSQL cluster for the whole session; a skip (a failure under
     ``VERPD_REQUIRE_INTEGRATION=1``) saying why when it cannot run here."""
     from tests.conftest import unavailable  # not at the top: tests/conftest.py imports this module
-    from tests.daemon_process import free_port
 
-    if reason := postgres_available():
-        unavailable(reason)
-    # Not under pytest's tmp_path: see instance_directory (and the server user must reach it).
-    with instance_directory("verpd-postgres-") as root:
+    with contextlib.ExitStack() as stack:
         try:
-            instance = PostgresInstance.create(root, port=free_port())
-            instance.start()
-        except (PostgresUnavailable, RuntimeError, OSError) as e:
-            unavailable(f"a private PostgreSQL cluster cannot start here: {e}")
-        try:
-            yield instance
-        finally:
-            instance.stop()
+            instance = stack.enter_context(throwaway_cluster())
+        except (RuntimeError, OSError) as e:
+            unavailable(f"no private PostgreSQL cluster: {e}")
+        yield instance
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _as_server_user() -> dict[str, object]:
