@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 import structlog
 
+from tests.integration.postgres_instance import PostgresInstance, postgres  # noqa: F401  (postgres: a session fixture)
 from verpd import config as config_module
 from verpd.config import Config
 from verpd.daemon import Daemon
+from verpd.store import Store, create_engine, init_schema
 from verpd.verp import Verp
 
 REPO = Path(__file__).resolve().parent.parent
@@ -118,6 +121,38 @@ def clock() -> FakeClock:
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     return make_config(tmp_path)
+
+
+_DATABASES = itertools.count(1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test, once per backend verpd supports.
+
+    SQLite: the file ``make_config(tmp_path)`` names by default, so a test that
+    builds its configuration from ``tmp_path`` alone still finds the same database.
+    PostgreSQL: a new database in the session's private cluster (the ``postgres``
+    fixture, started only when a test asks for it), dropped afterwards; pass the URL
+    on as ``database={"url": database_url}``.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/verpd.sqlite3"
+        return
+    cluster: PostgresInstance = request.getfixturevalue("postgres")
+    name = f"verpd_test_{next(_DATABASES)}"
+    cluster.create_database(name)
+    yield cluster.url(name)
+    cluster.drop_database(name)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    """A store over the test's fresh database (schema created), on each backend."""
+    engine = create_engine(database_url)
+    await init_schema(engine)
+    yield Store(engine)
+    await engine.dispose()
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
-import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ from tests.webhook_receiver import HANG, Receiver, receiving
 from tests.test_cli_commands import verpd
 from verpd.actions.webhook import SIGNATURE_HEADER, verify
 from verpd.daemon import Daemon
+from verpd.store import Store, create_engine
 from verpd.verp import Verp
 
 SECRET = "a-webhook-secret-of-some-length"
@@ -38,8 +39,14 @@ async def deliver_bounces(port: int, verps: list[str], failed: str = "alice@exam
 
 
 async def until(condition, timeout: float = 20.0) -> None:
+    """Wait for ``condition()`` (a plain or an async function) to be true."""
+
+    async def met() -> bool:
+        value = condition()
+        return await value if inspect.isawaitable(value) else value
+
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not await met():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
@@ -47,11 +54,12 @@ async def until(condition, timeout: float = 20.0) -> None:
 
 
 async def test_limit_hard_bounces_over_lmtp_send_one_signed_webhook_unconfirm_the_wiki_user_and_are_explained(
-    tmp_path: Path, make_daemon, clock: FakeClock
+    tmp_path: Path, make_daemon, clock: FakeClock, database_url: str
 ) -> None:
     wiki = Wiki(tmp_path)
     with receiving() as receiver:
         sections = {
+            "database": {"url": database_url},
             "policy": {"limit": 3, "act": True},
             "webhook": {"url": receiver.url, "secret": SECRET, "events": ["subject.suppressed", "subject.reset"]},
             "mediawiki": {"database_url": f"sqlite+aiosqlite:///{wiki.path}"},
@@ -78,12 +86,12 @@ async def test_limit_hard_bounces_over_lmtp_send_one_signed_webhook_unconfirm_th
     assert out.count("counted:") == 3 and all(v.split("@")[0] in out for v in verps[:3])
 
 
-async def test_outbox_survives_kill_9_between_commit_and_send_then_sends_exactly_once(tmp_path: Path) -> None:
+async def test_outbox_survives_kill_9_between_commit_and_send_then_sends_exactly_once(tmp_path: Path, database_url: str) -> None:
     port = free_port()
     with receiving() as receiver:
         receiver.plan = [HANG]  # the first attempt reaches the receiver and is never answered
-        config_path = write_config(tmp_path, port, policy={"limit": 1, "act": True}, outbox={"lease": "3s"},
-                                   webhook={"url": receiver.url, "secret": SECRET, "timeout": "2s"})
+        config_path = write_config(tmp_path, port, database={"url": database_url}, policy={"limit": 1, "act": True},
+                                   outbox={"lease": "3s"}, webhook={"url": receiver.url, "secret": SECRET, "timeout": "2s"})
         process = await Process.start(config_path)
         try:
             verp = verp_address(make_config(tmp_path), FakeClock(start=datetime.now(UTC)), user=7)
@@ -92,8 +100,8 @@ async def test_outbox_survives_kill_9_between_commit_and_send_then_sends_exactly
         finally:
             process.proc.kill()  # SIGKILL: no chance to record anything about the send
             await process.finish()
-        with sqlite3.connect(tmp_path / "verpd.sqlite3") as db:
-            assert db.execute("SELECT done_at, attempts FROM outbox").fetchall() == [(None, 0)]  # claimed, never marked
+        # claimed, never marked
+        assert [(r["done_at"], r["attempts"]) for r in await outbox_rows(database_url)] == [(None, 0)]
 
         process = await Process.start(config_path)  # the row is found and sent once the dead daemon's claim (outbox.lease) ends
         await process.wait_for_event("outbox.sent")
@@ -106,42 +114,43 @@ async def test_outbox_survives_kill_9_between_commit_and_send_then_sends_exactly
         requests = list(receiver.requests)
     assert [r.answered for r in requests] == [None, 200]
     assert requests[0].headers["X-Verpd-Id"] == requests[1].headers["X-Verpd-Id"]  # the receiver can drop the repeat
-    with sqlite3.connect(tmp_path / "verpd.sqlite3") as db:
-        ((done_at, attempts),) = db.execute("SELECT done_at, attempts FROM outbox").fetchall()
+    ((done_at, attempts),) = [(r["done_at"], r["attempts"]) for r in await outbox_rows(database_url)]
     assert done_at is not None and attempts == 1
 
 
-async def test_a_receiver_down_then_up_gets_the_webhook_once(tmp_path: Path, make_daemon, clock: FakeClock) -> None:
+async def test_a_receiver_down_then_up_gets_the_webhook_once(tmp_path: Path, make_daemon, clock: FakeClock, database_url: str) -> None:
     port = free_port()  # nothing listens here yet
-    config = make_config(tmp_path, policy={"limit": 1, "act": True}, outbox={"retry_min": "1s", "retry_max": "1s"},
+    config = make_config(tmp_path, database={"url": database_url}, policy={"limit": 1, "act": True}, outbox={"retry_min": "1s", "retry_max": "1s"},
                          webhook={"url": f"http://127.0.0.1:{port}/hooks/verpd", "secret": SECRET})
     daemon: Daemon = await make_daemon(config)
     verp = verp_address(config, clock, user=7)
     assert await deliver_bounces(lmtp_port(daemon), [verp]) == [250]
-    await until(lambda: _attempts(tmp_path) >= 1)  # the first attempt was refused
-    assert not _done(tmp_path)
+    await until(lambda: _outbox_row(daemon.store, lambda r: r["attempts"] >= 1))  # the first attempt was refused
+    assert not await _done(daemon.store)
     with receiving(port) as receiver:
         clock.advance(seconds=2)
         daemon.outbox.wake()
         await asyncio.to_thread(receiver.wait_for, 1)
-        await until(lambda: _done(tmp_path))
+        await until(lambda: _done(daemon.store))
         await asyncio.sleep(0.3)
         assert [r.answered for r in receiver.requests] == [200]
 
 
-async def test_dead_letter_after_max_attempts_then_outbox_retry_delivers(tmp_path: Path, make_daemon, clock: FakeClock) -> None:
+async def test_dead_letter_after_max_attempts_then_outbox_retry_delivers(
+    tmp_path: Path, make_daemon, clock: FakeClock, database_url: str
+) -> None:
     with receiving() as receiver:
         receiver.plan = [500, 503]
-        config = make_config(tmp_path, policy={"limit": 1, "act": True}, outbox={"retry_min": "1s", "retry_max": "1s", "max_attempts": 2},
+        config = make_config(tmp_path, database={"url": database_url}, policy={"limit": 1, "act": True}, outbox={"retry_min": "1s", "retry_max": "1s", "max_attempts": 2},
                              webhook={"url": receiver.url, "secret": SECRET})
         daemon: Daemon = await make_daemon(config)
         assert await deliver_bounces(lmtp_port(daemon), [verp_address(config, clock, user=7)]) == [250]
         await asyncio.to_thread(receiver.wait_for, 1)
-        await until(lambda: _attempts(tmp_path) == 1)
+        await until(lambda: _outbox_row(daemon.store, lambda r: r["attempts"] == 1))
         clock.advance(seconds=2)
         daemon.outbox.wake()
         await asyncio.to_thread(receiver.wait_for, 2)
-        await until(lambda: _dead(tmp_path))
+        await until(lambda: _dead(daemon.store))
         clock.advance(seconds=60)
         daemon.outbox.wake()
         await asyncio.sleep(0.3)
@@ -150,23 +159,31 @@ async def test_dead_letter_after_max_attempts_then_outbox_retry_delivers(tmp_pat
         assert await daemon.store.retry_outbox(clock.now) == 1
         daemon.outbox.wake()
         await asyncio.to_thread(receiver.wait_for, 3)
-        await until(lambda: _done(tmp_path))
+        await until(lambda: _done(daemon.store))
     assert [r.answered for r in receiver.requests] == [500, 503, 200]
 
 
-def _row(tmp_path: Path) -> tuple:
-    with sqlite3.connect(tmp_path / "verpd.sqlite3") as db:
-        rows = db.execute("SELECT attempts, done_at, dead_at FROM outbox").fetchall()
-    return rows[0] if rows else (0, None, None)
+async def outbox_rows(url: str) -> list[dict]:
+    """The outbox as a fresh connection sees it (what survived the daemon)."""
+    engine = create_engine(url)
+    try:
+        return await Store(engine).list_outbox()
+    finally:
+        await engine.dispose()
 
 
-def _attempts(tmp_path: Path) -> int:
-    return _row(tmp_path)[0]
+async def _row(store: Store) -> dict:
+    rows = await store.list_outbox()
+    return rows[0] if rows else {"attempts": 0, "done_at": None, "dead_at": None}
 
 
-def _done(tmp_path: Path) -> bool:
-    return _row(tmp_path)[1] is not None
+async def _outbox_row(store: Store, test) -> bool:
+    return test(await _row(store))
 
 
-def _dead(tmp_path: Path) -> bool:
-    return _row(tmp_path)[2] is not None
+async def _done(store: Store) -> bool:
+    return await _outbox_row(store, lambda r: r["done_at"] is not None)
+
+
+async def _dead(store: Store) -> bool:
+    return await _outbox_row(store, lambda r: r["dead_at"] is not None)

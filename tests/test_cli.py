@@ -16,6 +16,7 @@ from tests.conftest import TEST_SECRET, FakeClock, make_config
 from tests.messages import dsn
 from tests.daemon_process import write_config, write_config_file
 from verpd import cli
+from verpd import config as config_module
 from verpd.pipeline import Pipeline
 from verpd.store import Store, create_engine, init_schema
 from verpd.verp import Verp
@@ -24,6 +25,12 @@ from verpd.verp import Verp
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     return write_config(tmp_path, 8024)
+
+
+@pytest.fixture
+def store_config_file(tmp_path: Path, database_url: str) -> Path:
+    """``config_file`` with the test's fresh database, for the commands that read or write the store (each backend)."""
+    return write_config(tmp_path, 8024, database={"url": database_url})
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -72,9 +79,10 @@ def test_missing_config_file_says_how_to_fix_it(tmp_path: Path, capsys) -> None:
     assert status == 78 and "--config" in err
 
 
-def test_bounces_and_subjects_list_print_stored_fields_as_json_lines(config_file: Path, tmp_path: Path, capsys) -> None:
+def test_bounces_and_subjects_list_print_stored_fields_as_json_lines(store_config_file: Path, capsys) -> None:
     """`bounces list --json` and `subjects list --json` print one object per stored row with its fields."""
-    config = make_config(tmp_path)
+    config_file = store_config_file
+    config = config_module.load(config_file)
 
     async def record_two_bounces() -> None:
         engine = create_engine(config.database.url)
@@ -197,8 +205,6 @@ def test_parse_refuses_a_max_recipients_below_one(capsys) -> None:
 
 
 def _bounces_for(config_file: Path, user: int, count: int) -> None:
-    from verpd import config as config_module
-
     config = config_module.load(config_file)
 
     async def record() -> None:
@@ -216,8 +222,8 @@ def _bounces_for(config_file: Path, user: int, count: int) -> None:
     asyncio.run(record())
 
 
-def test_subjects_show_names_the_state_the_rule_and_the_bounces_that_counted(tmp_path: Path, capsys) -> None:
-    config_file = write_config_file(tmp_path, policy={"limit": 2, "act": True})
+def test_subjects_show_names_the_state_the_rule_and_the_bounces_that_counted(tmp_path: Path, capsys, database_url: str) -> None:
+    config_file = write_config_file(tmp_path, database={"url": database_url}, policy={"limit": 2, "act": True})
     _bounces_for(config_file, 7, 3)
     capsys.readouterr()
     status, out, _ = run(capsys, "--config", str(config_file), "subjects", "show", "enwiki", "7")
@@ -233,13 +239,13 @@ def test_subjects_show_names_the_state_the_rule_and_the_bounces_that_counted(tmp
     assert decision["rule"] == "limit" and [b["evidence"] for b in decision["counted"]] == ["status 5.1.1"] * 2
 
 
-def test_subjects_show_of_an_unknown_user_says_so_with_exit_1(config_file: Path, capsys) -> None:
-    status, _, err = run(capsys, "--config", str(config_file), "subjects", "show", "enwiki", "404")
+def test_subjects_show_of_an_unknown_user_says_so_with_exit_1(store_config_file: Path, capsys) -> None:
+    status, _, err = run(capsys, "--config", str(store_config_file), "subjects", "show", "enwiki", "404")
     assert status == 1 and "no record of user 404" in err
 
 
-def test_subjects_reset_makes_the_user_active_and_is_explained(tmp_path: Path, capsys) -> None:
-    config_file = write_config_file(tmp_path, policy={"limit": 2, "act": True})
+def test_subjects_reset_makes_the_user_active_and_is_explained(tmp_path: Path, capsys, database_url: str) -> None:
+    config_file = write_config_file(tmp_path, database={"url": database_url}, policy={"limit": 2, "act": True})
     _bounces_for(config_file, 7, 2)
     capsys.readouterr()
     status, out, _ = run(capsys, "--config", str(config_file), "subjects", "reset", "enwiki", "7", "--by", "admin")
@@ -252,12 +258,10 @@ def test_subjects_reset_makes_the_user_active_and_is_explained(tmp_path: Path, c
     assert status == 1 and "nothing to reset" in err
 
 
-def test_outbox_list_and_retry_revive_a_dead_letter(tmp_path: Path, capsys) -> None:
-    config_file = write_config_file(tmp_path, policy={"limit": 1, "act": True},
+def test_outbox_list_and_retry_revive_a_dead_letter(tmp_path: Path, capsys, database_url: str) -> None:
+    config_file = write_config_file(tmp_path, database={"url": database_url}, policy={"limit": 1, "act": True},
                                     webhook={"url": "http://127.0.0.1:9/hook", "secret": "a-webhook-secret-of-some-length"})
     _bounces_for(config_file, 7, 1)
-    from verpd import config as config_module
-
     config = config_module.load(config_file)
 
     async def kill_it() -> None:
@@ -283,8 +287,8 @@ def test_outbox_list_and_retry_revive_a_dead_letter(tmp_path: Path, capsys) -> N
     assert status == 64 and "--dead" in err
 
 
-def test_bounces_show_prints_the_verdict_and_the_raw_message(tmp_path: Path, capsys) -> None:
-    config_file = write_config_file(tmp_path)
+def test_bounces_show_prints_the_verdict_and_the_raw_message(tmp_path: Path, capsys, database_url: str) -> None:
+    config_file = write_config_file(tmp_path, database={"url": database_url})
     _bounces_for(config_file, 7, 1)
     capsys.readouterr()
     status, out, _ = run(capsys, "--config", str(config_file), "bounces", "show", "1", "--json")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,19 +15,11 @@ from verpd.errors import VerpError, VerpErrorKind
 from verpd.events import ActionKind, Event, EventType, decode_payload
 from verpd.model import VerpAddress
 from verpd.pipeline import Outcome, Pipeline
-from verpd.store import Store, create_engine, init_schema
+from verpd.store import Store
 from verpd.verp import VerpSet
 
 WEBHOOK = {"url": "http://127.0.0.1:9/hook", "secret": "a-webhook-secret-of-some-length"}
 BLOCKED = "550 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"
-
-
-@pytest.fixture
-async def store(config: Config):
-    engine = create_engine(config.database.url)
-    await init_schema(engine)
-    yield Store(engine)
-    await engine.dispose()
 
 
 def pipeline_with(tmp_path: Path, store: Store, **sections) -> Pipeline:
@@ -255,3 +247,19 @@ async def test_one_sent_message_takes_complaints_from_at_most_max_failed_per_mes
     assert len(await store.list_complaints()) == 2
     assert [e.type for _, e in await queued(store)].count(EventType.COMPLAINT_RECEIVED) == 2
     assert len([e for e in logs if e["event"] == "complaint.excess"]) == 4
+
+
+async def test_stats_by_day_put_each_record_on_its_utc_day(tmp_path: Path, store: Store, clock: FakeClock) -> None:
+    """`stats --by day` counts bounces, suppressions and complaints on their UTC day, whatever the database server's time zone."""
+    pipeline = pipeline_with(tmp_path, store, policy={"limit": 2, "act": True})
+    clock.now = datetime(2026, 11, 21, 23, 0, tzinfo=UTC)  # already the 22nd in most of Asia and Oceania
+    await bounce(pipeline, 5, clock)
+    await bounce(pipeline, 5, clock)  # the limit: one suppression
+    address, rcpt = recipient(pipeline.config, 6, clock.now - timedelta(minutes=1))
+    await pipeline.deliver(complaint(address), [rcpt], clock.now)  # an abuse complaint: a suppression too
+    clock.now = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
+    await bounce(pipeline, 7, clock)
+    assert await store.stats(datetime(2026, 11, 20, tzinfo=UTC), "day") == [
+        {"day": "2026-11-21", "bounces": 2, "hard": 2, "suppressed": 2, "complaints": 1},
+        {"day": "2026-11-22", "bounces": 1, "hard": 1, "suppressed": 0, "complaints": 0},
+    ]

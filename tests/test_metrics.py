@@ -19,7 +19,7 @@ from verpd.events import ActionKind, ForwardPayload
 from verpd.model import VerpAddress
 from verpd.outbox import OutboxWorker
 from verpd.pipeline import Pipeline
-from verpd.store import OutboxItem, Store, create_engine, init_schema
+from verpd.store import OutboxItem, Store
 from verpd.verp import Verp
 
 BLOCKED = "550 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"
@@ -38,14 +38,6 @@ class Delta:
 
     def of(self, name: str, **labels: str) -> float:
         return value(name, **labels) - self.before[(name, tuple(sorted(labels.items())))]
-
-
-@pytest.fixture
-async def store(config: Config):
-    engine = create_engine(config.database.url)
-    await init_schema(engine)
-    yield Store(engine)
-    await engine.dispose()
 
 
 def recipient(config: Config, user: int, sent: datetime) -> tuple[str, VerpAddress]:

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-
-from tests.conftest import make_config
 from verpd.events import ActionKind, Event, EventType
-from verpd.store import Store, create_engine, init_schema, outbox_key
+from verpd.store import Store, outbox_key
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def store(tmp_path: Path):
-    engine = create_engine(make_config(tmp_path).database.url)
-    await init_schema(engine)
-    yield Store(engine)
-    await engine.dispose()
 
 
 async def queue(store: Store, n: int) -> None:

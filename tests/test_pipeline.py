@@ -5,24 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from structlog.testing import capture_logs
 
 from tests.conftest import TEST_SECRET, FakeClock, make_config
-from tests.messages import dsn, not_a_bounce
+from tests.messages import complaint, dsn, not_a_bounce
 from verpd.config import Config
 from verpd.model import VerpAddress
 from verpd.pipeline import Outcome, Pipeline
 from verpd.store import Store, create_engine, init_schema
 from verpd.verp import Verp
-
-
-@pytest.fixture
-async def store(config: Config):
-    engine = create_engine(config.database.url)
-    await init_schema(engine)
-    yield Store(engine)
-    await engine.dispose()
 
 
 def recipient(config: Config, user: int, sent: datetime) -> tuple[str, VerpAddress]:
@@ -269,3 +260,23 @@ async def test_parse_max_recipients_reaches_the_parser(tmp_path: Path, store: St
     pipeline = Pipeline(make_config(tmp_path, parse={"max_recipients": 7}), store)
     assert await bounce(pipeline, 5, clock) == Outcome.RECORDED
     assert seen == [7]
+
+
+async def test_fields_too_long_for_their_columns_or_holding_nul_are_stored_cut_never_refused(
+    tmp_path: Path, store: Store, clock: FakeClock
+) -> None:
+    """A report whose fields outgrow their columns or carry NUL is recorded cut to size and without NUL on every backend,
+    where PostgreSQL would refuse the row and the MTA would retry the report for days."""
+    pipeline = Pipeline(make_config(tmp_path, policy={"limit": 1, "act": True}), store)
+    address, rcpt = recipient(pipeline.config, 1, clock.now - timedelta(minutes=1))
+    long_action = "failed " + "x" * 60
+    message = dsn(address, action=long_action, failed="alice@example.com", diagnostic="550 5.1.1 user\x00 unknown")
+    message = message.replace(b"Remote-MTA: dns; mail.example.com", b"Remote-MTA: dns; " + b"m" * 300)
+    assert await pipeline.deliver(message, [rcpt], clock.now) == [Outcome.RECORDED]
+    (row,) = await store.list_bounces()
+    assert (row["action"], row["remote_mta"], row["diagnostic"]) == (long_action[:32], "m" * 255, "550 5.1.1 user unknown")
+    assert (await store.list_subjects())[0]["state"] == "suppressed"
+
+    address, rcpt = recipient(pipeline.config, 2, clock.now - timedelta(minutes=1))
+    assert await pipeline.deliver(complaint(address, feedback_type="y" * 50), [rcpt], clock.now) == [Outcome.COMPLAINT]
+    assert [c["feedback_type"] for c in await store.list_complaints()] == ["y" * 32]

@@ -21,9 +21,9 @@ def record(n: int, received_at) -> BounceRecord:
     )
 
 
-async def test_prune_deletes_only_records_older_than_max_age_in_batches(tmp_path: Path, clock: FakeClock) -> None:
+async def test_prune_deletes_only_records_older_than_max_age_in_batches(tmp_path: Path, clock: FakeClock, database_url: str) -> None:
     """Seven old bounces go (in DELETEs of at most 3 rows), two recent ones stay."""
-    config = make_config(tmp_path, policy={"max_age": "60d", "prune_batch": 3})
+    config = make_config(tmp_path, database={"url": database_url}, policy={"max_age": "60d", "prune_batch": 3})
     engine = create_engine(config.database.url)
     await init_schema(engine)
     store = Store(engine)
@@ -41,9 +41,9 @@ async def test_prune_deletes_only_records_older_than_max_age_in_batches(tmp_path
     await engine.dispose()
 
 
-async def test_max_age_zero_keeps_everything(tmp_path: Path, clock: FakeClock) -> None:
+async def test_max_age_zero_keeps_everything(tmp_path: Path, clock: FakeClock, database_url: str) -> None:
     """policy.max_age = 0 disables pruning."""
-    config = make_config(tmp_path, policy={"max_age": 0})
+    config = make_config(tmp_path, database={"url": database_url}, policy={"max_age": 0})
     engine = create_engine(config.database.url)
     await init_schema(engine)
     store = Store(engine)
@@ -54,9 +54,9 @@ async def test_max_age_zero_keeps_everything(tmp_path: Path, clock: FakeClock) -
     await engine.dispose()
 
 
-async def test_daemon_prunes_on_start_without_an_lmtp_delivery(make_daemon, tmp_path: Path, clock: FakeClock) -> None:
+async def test_daemon_prunes_on_start_without_an_lmtp_delivery(make_daemon, tmp_path: Path, clock: FakeClock, database_url: str) -> None:
     """The pruning task runs on its own schedule (first sweep at start), off the LMTP path."""
-    config = make_config(tmp_path, policy={"max_age": "1d"})
+    config = make_config(tmp_path, database={"url": database_url}, policy={"max_age": "1d"})
     engine = create_engine(config.database.url)
     await init_schema(engine)
     async with Store(engine).transaction() as tx:

@@ -393,6 +393,20 @@ def _evidence_ref(text: str | None) -> str:
     return f"{data.get('rule') or ''} {data.get('ref') or ''}".strip()
 
 
+def _fit(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with every string cut to its column's length and without NUL characters.
+
+    PostgreSQL refuses both (SQLite stores them as given); a report must not be answered
+    451, and retried by the MTA for days, over a header field longer than we expected.
+    """
+    fitted = {}
+    for name, value in values.items():
+        if isinstance(value, str):
+            value = value.replace("\x00", "")[: getattr(table.c[name].type, "length", None)]
+        fitted[name] = value
+    return fitted
+
+
 def _describe(error: SQLAlchemyError) -> str:
     return str(getattr(error, "orig", None) or error).splitlines()[0]
 
@@ -465,7 +479,8 @@ class Store:
         Each row: the key, ``bounces`` (failures recorded), ``hard``, and for days and
         tenants also ``suppressed`` (suppress decisions) and ``complaints``.
         """
-        day = (lambda c: sa.func.strftime("%Y-%m-%d", c)) if self._sqlite else (lambda c: sa.func.to_char(c, "YYYY-MM-DD"))
+        # PostgreSQL's to_char renders a timestamptz in the session's TimeZone: convert to UTC first.
+        day = (lambda c: sa.func.strftime("%Y-%m-%d", c)) if self._sqlite else (lambda c: sa.func.to_char(sa.func.timezone("UTC", c), "YYYY-MM-DD"))
         keys = {"reason": (bounces.c.reason, None, None), "domain": (bounces.c.domain, None, None),
                 "day": (day(bounces.c.received_at), day(decisions.c.decided_at), day(complaints.c.received_at)),
                 "tenant": (bounces.c.tenant, decisions.c.tenant, complaints.c.tenant)}
@@ -662,7 +677,7 @@ class Transaction:
     async def add_bounce(self, record: BounceRecord, *, raw_id: int | None = None, dkim: str | None = None) -> Added:
         """Store ``record`` once per :func:`bounce_key`; a repeat only bumps its seen count, unless it is harder."""
         key = bounce_key(record)
-        verdict = {
+        verdict = _fit(bounces, {
             "action": record.action,
             "status": record.status,
             "reply_code": record.reply_code,
@@ -674,8 +689,8 @@ class Transaction:
             "detector": record.detector,
             "final_address": record.final_address,
             "evidence": json.dumps(record.evidence.as_dict(), ensure_ascii=False) if record.evidence else None,
-        }
-        values = {
+        })
+        values = _fit(bounces, {
             **verdict,
             "tenant": record.tenant,
             "user_id": record.user,
@@ -690,7 +705,7 @@ class Transaction:
             "domain": record.address.rpartition("@")[2].lower()[:255] or None,
             "dkim": dkim,
             "raw_id": raw_id,
-        }
+        })
         statement = self._insert(bounces).values(values).on_conflict_do_nothing(index_elements=["dedup_key"])
         if (await self.conn.execute(statement.returning(bounces.c.id))).first() is not None:
             return Added.NEW
@@ -727,11 +742,11 @@ class Transaction:
         dkim: str | None = None, raw_id: int | None = None,
     ) -> bool:
         """Store one complaint; False if the same complaint was already stored."""
-        values = dict(
+        values = _fit(complaints, dict(
             tenant=tenant, user_id=user, verp_local=verp_local, received_at=received_at, address=address,
             feedback_type=feedback_type, message_id=message_id, dkim=dkim, raw_id=raw_id,
             dedup_key=complaint_key(verp_local, address, feedback_type),
-        )
+        ))
         statement = self._insert(complaints).values(values).on_conflict_do_nothing(index_elements=["dedup_key"])
         return (await self.conn.execute(statement.returning(complaints.c.id))).first() is not None
 
@@ -780,16 +795,17 @@ class Transaction:
     async def apply(self, tenant: str, user: int, decision: Decision, now: datetime) -> int:
         """Carry out ``decision``'s state change and store it with its evidence; returns the decision's id."""
         where = sa.and_(subjects.c.tenant == tenant, subjects.c.user_id == user)
+        why = decision.why.replace("\x00", "")  # PostgreSQL text holds no NUL (see _fit)
         if decision.action is Action.SUPPRESS:
             await self.conn.execute(subjects.update().where(where).values(
-                state=SubjectState.SUPPRESSED.value, state_changed_at=now, state_reason=decision.why))
+                state=SubjectState.SUPPRESSED.value, state_changed_at=now, state_reason=why))
         elif decision.action is Action.WOULD_SUPPRESS:
             await self.conn.execute(subjects.update().where(where).values(flagged_at=now))
         elif decision.action is Action.RESET:
             await self.conn.execute(subjects.update().where(where).values(
-                state=SubjectState.ACTIVE.value, state_changed_at=now, state_reason=decision.why, flagged_at=None, reset_at=now))
+                state=SubjectState.ACTIVE.value, state_changed_at=now, state_reason=why, flagged_at=None, reset_at=now))
         values = dict(
-            tenant=tenant, user_id=user, decided_at=now, action=decision.action.value, rule=decision.rule.value, why=decision.why,
+            tenant=tenant, user_id=user, decided_at=now, action=decision.action.value, rule=decision.rule.value, why=why,
             score=decision.score, addresses=json.dumps(list(decision.addresses)),
             counted=json.dumps([b.summary().body() for b in decision.counted], ensure_ascii=False),
         )
