@@ -313,3 +313,18 @@ def test_db_copy_moves_every_record_and_is_safe_to_run_again(tmp_path: Path) -> 
     assert "bounces 4 of 4" in first.stdout.decode()
     again = verpd("db", "copy", "--from", f"sqlite:///{source}", "--to", f"sqlite:///{target}")
     assert again.returncode == 0 and "bounces 0 of 4" in again.stdout.decode()  # nothing copied twice
+
+
+@pytest.mark.integration
+def test_db_copy_moves_a_sqlite_database_into_postgresql(tmp_path: Path, postgres) -> None:
+    import asyncio
+
+    config = write_config_file(tmp_path, policy={"limit": 2, "act": True})
+    asyncio.run(_seed(config))
+    target = postgres.create_database("verpd_copy")
+    done = verpd("db", "copy", "--from", f"sqlite:///{tmp_path}/verpd.sqlite3", "--to", target)
+    assert done.returncode == 0, done.stderr
+    assert "bounces 4 of 4" in done.stdout.decode() and "decisions 2 of 2" in done.stdout.decode()
+    assert postgres.sql("SELECT count(*) FROM bounces", dbname="verpd_copy").strip() == "4"
+    # the ids go on after the copied ones: a daemon on the new database inserts without collisions
+    assert postgres.sql("SELECT nextval(pg_get_serial_sequence('bounces', 'id'))", dbname="verpd_copy").strip() == "5"

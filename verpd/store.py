@@ -872,9 +872,9 @@ async def copy_database(source: AsyncEngine, target: AsyncEngine, *, batch: int 
                     rows = [dict(r._mapping) for r in await conn.execute(query)]
                 if not rows:
                     break
-                async with target.begin() as conn:
-                    result = await conn.execute(target_insert(table).on_conflict_do_nothing(), rows)
-                copied[table.name] += max(result.rowcount, 0)
+                async with target.begin() as conn:  # RETURNING counts what was new on every driver (rowcount does not on asyncpg)
+                    result = await conn.execute(target_insert(table).on_conflict_do_nothing().returning(*keys), rows)
+                    copied[table.name] += len(result.all())
                 last = tuple(rows[-1][k.name] for k in keys)
                 if progress is not None:
                     progress(table.name, len(rows))
