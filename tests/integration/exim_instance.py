@@ -50,7 +50,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.processes import make_searchable, running_in_group, wait_until_gone
+from tests.integration.processes import make_searchable, running_in_group, smtp_submit, wait_until_gone
 
 BINARY_ENV = "VERPD_EXIM_BIN"
 """Environment variable naming the Exim binary to run (an unpacked ``exim4`` in CI)."""
@@ -247,18 +247,7 @@ class EximInstance:
         ``smtplib`` exception, carrying the server's reply, if the sender, any
         recipient or the message is refused.
         """
-        with smtplib.SMTP("127.0.0.1", self.smtp_port, "localhost", timeout=60) as smtp:
-            smtp.ehlo()
-            code, reply = smtp.mail(mail_from)
-            if code != 250:
-                raise smtplib.SMTPSenderRefused(code, reply, mail_from)
-            for recipient in rcpt_to:
-                code, reply = smtp.rcpt(recipient)
-                if code not in (250, 251):
-                    raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-            code, reply = smtp.data(message)
-            if code != 250:
-                raise smtplib.SMTPDataError(code, reply)
+        reply = smtp_submit(self.smtp_port, mail_from=mail_from, rcpt_to=rcpt_to, message=message, timeout=60)
         return re.search(rb"id=([\w-]+)", reply)[1].decode()
 
     def queue_size(self) -> int:

@@ -60,7 +60,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.integration.processes import make_searchable, running_in_group, wait_until_gone
+from tests.integration.processes import make_searchable, running_in_group, smtp_submit, wait_until_gone
 
 MAIL_OWNER = "postfix"
 """The unprivileged user Postfix daemons run as (Postfix's ``mail_owner``)."""
@@ -239,18 +239,7 @@ class PostfixInstance:
         ``smtplib`` exception, carrying the server's reply, if the sender, any
         recipient or the message is refused.
         """
-        with smtplib.SMTP("127.0.0.1", self.smtp_port, "localhost", timeout=30) as smtp:
-            smtp.ehlo()
-            code, reply = smtp.mail(mail_from)
-            if code != 250:
-                raise smtplib.SMTPSenderRefused(code, reply, mail_from)
-            for recipient in rcpt_to:
-                code, reply = smtp.rcpt(recipient)
-                if code not in (250, 251):
-                    raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-            code, reply = smtp.data(message)
-            if code != 250:
-                raise smtplib.SMTPDataError(code, reply)
+        reply = smtp_submit(self.smtp_port, mail_from=mail_from, rcpt_to=rcpt_to, message=message, timeout=30)
         return re.search(rb"queued as (\w+)", reply)[1].decode()
 
     def postconf(self, *args: str) -> str:

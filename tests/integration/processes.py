@@ -65,3 +65,26 @@ def wait_until_gone(pgid: int, timeout: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def smtp_submit(port: int, *, mail_from: str, rcpt_to: list[str], message: bytes, timeout: float) -> bytes:
+    """Submit ``message`` over SMTP to 127.0.0.1:``port``; the server's reply to the data, or the matching
+    ``smtplib`` exception (carrying the reply) if the sender, a recipient or the message is refused.
+
+    ``mail_from=""`` sends the null sender ``MAIL FROM:<>``.
+    """
+    import smtplib
+
+    with smtplib.SMTP("127.0.0.1", port, "localhost", timeout=timeout) as smtp:
+        smtp.ehlo()
+        code, reply = smtp.mail(mail_from)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, mail_from)
+        for recipient in rcpt_to:
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+        code, reply = smtp.data(message)
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+    return reply
