@@ -1,6 +1,6 @@
 """``make bench``: run the benchmarks and print their figures.
 
-    python -m tests.bench [corpus] [parse] [lmtp] [--sessions N] [--messages N] [--corpus DIR] [--repeat N] [--recipients N]
+    python -m tests.bench [corpus] [parse] [lmtp] [ingest] [--sessions N] [--messages N] [--corpus DIR] [--repeat N] [--recipients N]
 
 Benchmarks measure; they never assert a timing (targets live here, not in unit tests).
 """
@@ -12,10 +12,10 @@ import asyncio
 import os
 from pathlib import Path
 
-from tests.bench import bench_corpus, bench_lmtp, bench_parse
+from tests.bench import bench_corpus, bench_ingest, bench_lmtp, bench_parse
 from tests.conftest import shared_dir
 
-BENCHMARKS = ("corpus", "parse", "lmtp")
+BENCHMARKS = ("corpus", "parse", "lmtp", "ingest")
 
 
 def main() -> None:
@@ -48,6 +48,8 @@ def main() -> None:
     if "lmtp" in which:
         asyncio.run(bench_lmtp.run(sessions=args.sessions, messages=args.messages))
         bench_lmtp.run_postgres(args.sessions, args.messages, args.postgres)
+    if "ingest" in which:
+        asyncio.run(bench_ingest.run(args.messages))
 
 
 main()
