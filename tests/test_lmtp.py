@@ -84,6 +84,22 @@ async def test_client_outside_allowed_clients_is_refused_at_rcpt(make_daemon, tm
     await client.close()
 
 
+async def test_recipients_beyond_max_recipients_get_452_and_the_rest_are_delivered(make_daemon, tmp_path: Path, clock: FakeClock) -> None:
+    """RFC 5321 §4.5.3.1.8: past server.max_recipients a RCPT gets 452 4.5.3 (the MTA sends it again later);
+    the accepted ones are delivered, one reply each."""
+    config = make_config(tmp_path, server={"max_recipients": 3})
+    daemon = await make_daemon(config)
+    client = await connect(daemon)
+    verps = [verp_address(config, clock, user=u) for u in range(5)]
+    await client.mail()
+    replies = [await client.rcpt(v) for v in verps]
+    assert [r.code for r in replies] == [250, 250, 250, 452, 452] and str(replies[3]).startswith("452 4.5.3")
+    data = await client.data(dsn(verps[0]), 3)
+    assert [r.code for r in data] == [250, 250, 250]
+    await client.close()
+    assert sorted(r["user_id"] for r in await daemon.store.list_bounces()) == [0, 1, 2]
+
+
 async def test_ipv6_loopback_client_is_accepted_when_allowed(make_daemon, tmp_path: Path, clock: FakeClock) -> None:
     """verpd listens on ::1 when configured, and ::1/128 in allowed_clients lets it deliver."""
     config = make_config(tmp_path, server={"lmtp": "[::1]:0"})

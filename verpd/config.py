@@ -76,6 +76,7 @@ class ServerConfig:
     max_message_size: int  # bytes
     hostname: str
     shutdown_timeout: int  # seconds to let in-flight transactions finish on SIGTERM
+    max_recipients: int = 100  # recipients one transaction may name; beyond it "452 4.5.3" (RFC 5321 §4.5.3.1.8)
 
 
 @dataclass(frozen=True)
@@ -406,9 +407,10 @@ def _server(t: _Table) -> ServerConfig | None:
     size = t.get("max_message_size", "10MiB", _size)
     hostname = t.get("hostname", socket.gethostname() or "localhost", _string)
     shutdown = t.get("shutdown_timeout", "30s", _duration)
-    if None in (lmtp, size, hostname, shutdown):
+    max_recipients = t.get("max_recipients", 100, _positive_int)
+    if None in (lmtp, size, hostname, shutdown, max_recipients):
         return None
-    return ServerConfig(lmtp, smtp, tuple(networks), size, hostname, shutdown)
+    return ServerConfig(lmtp, smtp, tuple(networks), size, hostname, shutdown, max_recipients)  # type: ignore[arg-type]
 
 
 def _database(t: _Table, base_dir: Path) -> DatabaseConfig | None:

@@ -47,6 +47,7 @@ RCPT_OK = "250 2.1.5 Recipient ok"
 CLIENT_REFUSED = "554 5.7.1 Client host not allowed to deliver here"
 TOO_BIG = "552 5.3.4 Message too big for system"
 TEMPFAIL = "451 4.3.0 Internal error, please try again later"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients in one transaction, send the rest in another"
 _RCPT_REJECTIONS = {
     VerpErrorKind.NOT_OURS: "550 5.1.1 Not a VERP address of this server",
     VerpErrorKind.BAD_SIGNATURE: "550 5.7.1 VERP address signature does not verify",
@@ -78,6 +79,7 @@ class BounceHandler:
     def __init__(self, pipeline: Pipeline, server: ServerConfig, clock: Callable[[], datetime]) -> None:
         self.pipeline = pipeline
         self.allowed = server.allowed_clients
+        self.max_recipients = server.max_recipients
         self.clock = clock
         self.in_flight = 0
 
@@ -96,6 +98,11 @@ class BounceHandler:
             log.warning("rcpt.rejected", reason="client_not_allowed", client=str(session.peer[0]), rcpt=address)
             metrics.rcpt_outcome(intake, metrics.RCPT_REFUSED_CLIENT)
             return CLIENT_REFUSED
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            if len(envelope.rcpt_tos) == self.max_recipients and not getattr(envelope, "verpd_over_limit", False):
+                envelope.verpd_over_limit = True  # type: ignore[attr-defined]  # one log line per transaction, not per RCPT
+                log.warning("rcpt.too_many", limit=self.max_recipients, client=str(session.peer[0]))
+            return TOO_MANY_RECIPIENTS
         try:
             verp = self.pipeline.check_recipient(address, self.clock())
         except VerpError as e:
