@@ -35,13 +35,11 @@ Deferred mail is retried every few seconds (see ``_CONFIG``).
 
 from __future__ import annotations
 
-import contextlib
 import grp
 import os
 import pwd
 import re
 import shutil
-import signal
 import smtplib
 import stat
 import subprocess
@@ -50,7 +48,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.processes import make_searchable, running_in_group, smtp_submit, wait_until_gone
+from tests.integration.processes import end_group, make_searchable, smtp_submit
 
 BINARY_ENV = "VERPD_EXIM_BIN"
 """Environment variable naming the Exim binary to run (an unpacked ``exim4`` in CI)."""
@@ -220,17 +218,9 @@ class EximInstance:
         """
         if self._daemon is None:
             return
-        pgid = self._daemon.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pgid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._daemon.wait(_STOP_TIMEOUT)
-        if not wait_until_gone(pgid, _STOP_TIMEOUT):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            if not wait_until_gone(pgid, _STOP_TIMEOUT):
-                raise RuntimeError(f"Exim processes {running_in_group(pgid)} survived SIGKILL")
-        self._daemon.wait()
+        daemon = self._daemon
+        end_group(daemon.pid, _STOP_TIMEOUT, "Exim", reap=lambda: daemon.wait(_STOP_TIMEOUT))
+        daemon.wait()
         self._daemon = None
 
     def __enter__(self) -> EximInstance:

@@ -46,13 +46,11 @@ Deferred mail is retried every few seconds (see ``_BASE_MAIN_CF``);
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pwd
 import re
 import shutil
-import signal
 import smtplib
 import subprocess
 import time
@@ -60,7 +58,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.integration.processes import make_searchable, running_in_group, smtp_submit, wait_until_gone
+from tests.integration.processes import end_group, make_searchable, smtp_submit
 
 MAIL_OWNER = "postfix"
 """The unprivileged user Postfix daemons run as (Postfix's ``mail_owner``)."""
@@ -214,15 +212,7 @@ class PostfixInstance:
             master_pid = int(pid_file.read_text())
         except (FileNotFoundError, ValueError):
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(master_pid, signal.SIGTERM)
-        if not wait_until_gone(master_pid, _STOP_TIMEOUT):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(master_pid, signal.SIGKILL)
-            if not wait_until_gone(master_pid, _STOP_TIMEOUT):
-                raise RuntimeError(
-                    f"Postfix processes {running_in_group(master_pid)} survived SIGKILL"
-                )
+        end_group(master_pid, _STOP_TIMEOUT, "Postfix")
         pid_file.unlink()
 
     def __enter__(self) -> PostfixInstance:

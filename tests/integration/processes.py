@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -88,3 +90,19 @@ def smtp_submit(port: int, *, mail_from: str, rcpt_to: list[str], message: bytes
         if code != 250:
             raise smtplib.SMTPDataError(code, reply)
     return reply
+
+
+def end_group(leader: int, timeout: float, what: str, *, reap: Callable[[], object] | None = None) -> None:
+    """SIGTERM the process ``leader`` (which leads its own group), then SIGKILL whatever is left of its group
+    after ``timeout`` seconds; RuntimeError naming ``what`` if anything survives even that. ``reap`` waits for
+    the leader if it is our child (so it does not linger as a zombie)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(leader, signal.SIGTERM)
+    if reap is not None:
+        with contextlib.suppress(Exception):
+            reap()
+    if not wait_until_gone(leader, timeout):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(leader, signal.SIGKILL)
+        if not wait_until_gone(leader, timeout):
+            raise RuntimeError(f"{what} processes {running_in_group(leader)} survived SIGKILL")

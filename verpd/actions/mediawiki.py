@@ -171,11 +171,9 @@ class MediaWikiUnconfirm:
                     if row is None:
                         return _Outcome(UnconfirmResult.NO_SUCH_USER, user.name)
                     email = _text(row.user_email)
-                    failed = _matching(email, event.addresses)
-                    if failed is None:
-                        return _Outcome(UnconfirmResult.ADDRESS_CHANGED, user.name, current_domain=_domain(email))
-                    if row.user_email_authenticated is None:
-                        return _Outcome(UnconfirmResult.ALREADY, user.name, current_domain=_domain(email))
+                    failed, skip = _judge(email, row.user_email_authenticated, event.addresses, user.name)
+                    if skip is not None:
+                        return skip
                     done = await conn.execute(
                         sa.update(user)
                         .where(
@@ -229,11 +227,9 @@ class MediaWikiUnconfirm:
                     if row is None:
                         return None
                     email = _text(row.gu_email)
-                    failed = _matching(email, event.addresses)
-                    if failed is None:
-                        return _Outcome(UnconfirmResult.ADDRESS_CHANGED, gu.name, current_domain=_domain(email))
-                    if row.gu_email_authenticated is None:
-                        return _Outcome(UnconfirmResult.ALREADY, gu.name, current_domain=_domain(email))
+                    failed, skip = _judge(email, row.gu_email_authenticated, event.addresses, gu.name)
+                    if skip is not None:
+                        return skip
                     done = await conn.execute(
                         sa.update(gu)
                         .where(
@@ -374,6 +370,17 @@ def same_address(stored: str, failed: str) -> bool:
     if not (s_at and f_at):
         return stored == failed
     return s_local == f_local and s_domain.lower() == f_domain.lower()
+
+
+def _judge(email: str, authenticated: object, failed_addresses: tuple[str, ...], table: str) -> tuple[str, _Outcome | None]:
+    """The failed address the stored ``email`` is, or why nothing is to be done: the user changed
+    the address since (the original's bug was to unconfirm it anyway), or it is not confirmed now."""
+    failed = _matching(email, failed_addresses)
+    if failed is None:
+        return "", _Outcome(UnconfirmResult.ADDRESS_CHANGED, table, current_domain=_domain(email))
+    if authenticated is None:
+        return failed, _Outcome(UnconfirmResult.ALREADY, table, current_domain=_domain(email))
+    return failed, None
 
 
 def _matching(stored: str, failed: tuple[str, ...]) -> str | None:
