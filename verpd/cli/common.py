@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -68,6 +67,8 @@ def verps(config: Config) -> VerpSet:
 def with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
     """Run ``work`` with a store on the configured database, its schema made ready as serve does
     (created when empty; SchemaError when outdated and ``database.auto_upgrade`` is off)."""
+    import asyncio  # here, not at the top: parse and --help start without the event loop's imports
+
     from verpd.store import Store, engine_for, ensure_schema
 
     async def run() -> T:

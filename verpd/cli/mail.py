@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import email.utils
 import json
-import mailbox
 import re
 import sys
 import time
@@ -21,6 +19,8 @@ from verpd.cli.common import (
 from verpd.errors import SchemaError, StoreError, VerpError
 
 if TYPE_CHECKING:
+    import mailbox
+
     from verpd.config import Config
     from verpd.model import VerpAddress
     from verpd.pipeline import Outcome
@@ -153,6 +153,8 @@ _HEADER_RECIPIENTS = ("Delivered-To", "X-Original-To")
 
 
 def ingest(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at the top: ``parse`` starts without the event loop's imports
+
     config = load(args)
     if args.mbox is not None or args.maildir is not None:
         if args.recipients:
@@ -187,6 +189,9 @@ def ingest(args: argparse.Namespace) -> int:
 
 
 def _import(config: Config, mbox: Path | None, maildir: Path | None) -> int:
+    import asyncio
+    import mailbox
+
     source = mbox if mbox is not None else maildir
     assert source is not None
     if not source.exists():
@@ -222,6 +227,8 @@ def _import(config: Config, mbox: Path | None, maildir: Path | None) -> int:
 
 def _messages(box: mailbox.Mailbox[Any]) -> Iterator[tuple[bytes, datetime]]:
     """Each message's bytes and when it arrived: the mbox From_ line, the Maildir file's time, else its Date."""
+    import mailbox
+
     for key in box.iterkeys():
         raw = box.get_bytes(key)
         arrived = None

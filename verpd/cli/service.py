@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import socket
 import sys
 from typing import Any
@@ -25,6 +24,7 @@ def register(commands: Any, after: argparse.ArgumentParser) -> None:
 
 def check_config(args: argparse.Namespace) -> int:
     """The file is valid, the database opens with its schema, and every listener address can be bound."""
+    import asyncio
     from verpd import store
 
     config = load(args)
@@ -60,6 +60,8 @@ def bindable(host: str, port: int, key: str) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    import asyncio
+
     from verpd import daemon
 
     config = load(args)  # also sets up logging to stderr, as log.* says
