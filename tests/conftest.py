@@ -151,7 +151,9 @@ async def store(database_url: str) -> AsyncIterator[Store]:
     """A store over the test's fresh database (schema created), on each backend."""
     engine = create_engine(database_url)
     await init_schema(engine)
-    yield Store(engine)
+    store = Store(engine)
+    yield store
+    await store.close()
     await engine.dispose()
 
 

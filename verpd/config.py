@@ -77,6 +77,7 @@ class ServerConfig:
     hostname: str
     shutdown_timeout: int  # seconds to let in-flight transactions finish on SIGTERM
     max_recipients: int = 100  # recipients one transaction may name; beyond it "452 4.5.3" (RFC 5321 §4.5.3.1.8)
+    write_wait: float = 5.0  # seconds a message may wait for the database write path before "451 4.3.2" (busy)
 
 
 @dataclass(frozen=True)
@@ -408,9 +409,13 @@ def _server(t: _Table) -> ServerConfig | None:
     hostname = t.get("hostname", socket.gethostname() or "localhost", _string)
     shutdown = t.get("shutdown_timeout", "30s", _duration)
     max_recipients = t.get("max_recipients", 100, _positive_int)
-    if None in (lmtp, size, hostname, shutdown, max_recipients):
+    write_wait = t.get("write_wait", "5s", _duration)
+    if write_wait is not None and write_wait <= 0:
+        t.problem("write_wait", "must be at least 1s (how long a message may wait for the database before 451 4.3.2)")
+        write_wait = None
+    if None in (lmtp, size, hostname, shutdown, max_recipients, write_wait):
         return None
-    return ServerConfig(lmtp, smtp, tuple(networks), size, hostname, shutdown, max_recipients)  # type: ignore[arg-type]
+    return ServerConfig(lmtp, smtp, tuple(networks), size, hostname, shutdown, max_recipients, write_wait)  # type: ignore[arg-type]
 
 
 def _database(t: _Table, base_dir: Path) -> DatabaseConfig | None:

@@ -56,7 +56,7 @@ class Daemon:
         self.config = config
         self.clock = clock
         self.engine = store_module.engine_for(config.database)
-        self.store = store_module.Store(self.engine)
+        self.store = store_module.Store(self.engine, write_wait=config.server.write_wait)
         self.webhook = WebhookSender(lambda tenant: config.tenant(tenant).actions.webhook, clock)
         self.command = CommandRunner(lambda tenant: config.tenant(tenant).actions.command)
         self.mediawiki = MediaWikiUnconfirm(lambda tenant: config.tenant(tenant).actions.mediawiki, clock)
@@ -180,6 +180,7 @@ class Daemon:
             await server.wait_closed()
         await self.webhook.aclose()
         await self.mediawiki.aclose()
+        await self.store.close()
         await self.engine.dispose()
         log.info("server.stopped", unfinished=self._busy())
 

@@ -10,6 +10,7 @@ RCPT    250 2.1.5 a VERP address we signed
 DATA    one reply per accepted recipient (RFC 2033), on every path:
         250 2.0.0 after the records are committed
         552 5.3.4 larger than server.max_message_size
+        451 4.3.2 the database write path stayed busy past server.write_wait: retry soon
         451 4.3.0 our own failure (database down, bug): the MTA keeps it and retries
 
 The size limit is enforced while the message is read (aiosmtpd's ``data_size_limit``
@@ -37,7 +38,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from verpd import metrics
 from verpd.config import ServerConfig
-from verpd.errors import StoreError, VerpError, VerpErrorKind
+from verpd.errors import StoreError, VerpError, VerpErrorKind, WriteBusy
 from verpd.model import VerpAddress
 from verpd.pipeline import Outcome, Pipeline
 
@@ -47,6 +48,7 @@ RCPT_OK = "250 2.1.5 Recipient ok"
 CLIENT_REFUSED = "554 5.7.1 Client host not allowed to deliver here"
 TOO_BIG = "552 5.3.4 Message too big for system"
 TEMPFAIL = "451 4.3.0 Internal error, please try again later"
+BUSY = "451 4.3.2 Busy recording other messages, please try again later"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients in one transaction, send the rest in another"
 _RCPT_REJECTIONS = {
     VerpErrorKind.NOT_OURS: "550 5.1.1 Not a VERP address of this server",
@@ -126,6 +128,9 @@ class BounceHandler:
         try:
             # Shielded: a client that hangs up must not cancel a commit halfway.
             outcomes = await asyncio.shield(self.pipeline.deliver(raw, recipients, self.clock()))
+        except WriteBusy as e:
+            log.warning("data.busy", error=str(e), recipients=len(recipients))
+            return _replies(server, [BUSY] * len(recipients))
         except Exception as e:
             log.error("data.failed", error=f"{type(e).__name__}: {e}", recipients=len(recipients), exc_info=not isinstance(e, StoreError))
             return _replies(server, [TEMPFAIL] * len(recipients))

@@ -59,6 +59,8 @@ __all__ = [
     "OUTBOX_OLDEST_AGE",
     "STORE_UP",
     "DB_COMMIT_SECONDS",
+    "WRITE_BATCH",
+    "WRITE_BUSY",
     "PARSE_SECONDS",
     "RCPT_ACCEPTED",
     "RCPT_REFUSED_CLIENT",
@@ -91,13 +93,22 @@ OUTBOX_OLDEST_AGE = Gauge(
 STORE_UP = Gauge("verpd_store_up", "1 if the database answered the scrape's queries in time, else 0.", registry=REGISTRY)
 DB_COMMIT_SECONDS = Histogram(
     "verpd_db_commit_seconds",
-    "Store.transaction from BEGIN to durable COMMIT (successful ones).",
+    "One write transaction (a batch of units on SQLite) from BEGIN to durable COMMIT (successful ones).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
     registry=REGISTRY,
 )
+WRITE_BATCH = Histogram(
+    "verpd_db_write_batch_units",
+    "Units of work committed together in one SQLite transaction (group commit).",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=REGISTRY,
+)
+WRITE_BUSY = Counter(
+    "verpd_db_write_busy", "Writes withdrawn (451 4.3.2) after waiting longer than server.write_wait for the write path.", registry=REGISTRY
+)
 PARSE_SECONDS = Histogram(
     "verpd_parse_seconds",
-    "Parsing one message, including the wait for a worker thread.",
+    "Parsing one message (a large one including the wait for a worker thread).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     registry=REGISTRY,
 )
