@@ -1,6 +1,12 @@
 """``make bench``: run the benchmarks and print their figures.
 
-    python -m tests.bench [corpus] [parse] [lmtp] [ingest] [--sessions N] [--messages N] [--corpus DIR] [--repeat N] [--recipients N]
+    python -m tests.bench [corpus] [parse] [lmtp] [ingest] [ingest-stored] [--sessions N] [--messages N] [--corpus DIR] [--repeat N]
+                          [--recipients N] [--stored N]
+
+``ingest-stored`` (ingest with ``--stored`` 10^6 bounces already stored against an empty database,
+``verpd stats``, the threshold query and their query plans) takes about a minute, plus about a minute
+the first time to pre-fill its 0.9 GB SQLite file (cached under the temporary directory for 3 days;
+each run works on a copy): ``make bench BENCH_ARGS=ingest-stored`` runs it alone.
 
 Benchmarks measure; they never assert a timing (targets live here, not in unit tests).
 """
@@ -12,17 +18,17 @@ import asyncio
 import os
 from pathlib import Path
 
-from tests.bench import bench_corpus, bench_ingest, bench_lmtp, bench_parse
+from tests.bench import bench_corpus, bench_ingest, bench_lmtp, bench_parse, bench_stored
 from tests.conftest import shared_dir
 
-BENCHMARKS = ("corpus", "parse", "lmtp", "ingest")
+BENCHMARKS = ("corpus", "parse", "lmtp", "ingest", "ingest-stored")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
     parser.add_argument("which", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
     parser.add_argument("--sessions", type=int, default=8, help="lmtp: concurrent LMTP sessions")
-    parser.add_argument("--messages", type=int, default=2000, help="lmtp: bounces to deliver in all")
+    parser.add_argument("--messages", type=int, default=2000, help="lmtp: bounces to deliver in all; ingest, ingest-stored: the size of their runs")
     parser.add_argument("--postgres", metavar="URL", default=os.environ.get("VERPD_BENCH_PG_URL"),
                         help="lmtp: also run against this PostgreSQL database (default: $VERPD_BENCH_PG_URL, else a throwaway "
                         "cluster when PostgreSQL is installed)")
@@ -31,6 +37,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="parse: how many times each message is parsed per run")
     parser.add_argument("--rounds", type=int, default=3, help="parse: runs per parser (the median is reported)")
     parser.add_argument("--recipients", type=int, default=100_000, help="parse: recipient blocks of the large DSN timed on its own")
+    parser.add_argument("--stored", type=int, default=1_000_000, help="ingest-stored: bounces in the pre-filled database")
     args = parser.parse_args()
     which = args.which or list(BENCHMARKS)
     unknown = set(which) - set(BENCHMARKS)
@@ -50,6 +57,8 @@ def main() -> None:
         bench_lmtp.run_postgres(args.sessions, args.messages, args.postgres)
     if "ingest" in which:
         asyncio.run(bench_ingest.run(args.messages))
+    if "ingest-stored" in which:
+        asyncio.run(bench_stored.run(args.messages, args.stored))
 
 
 main()
