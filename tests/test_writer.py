@@ -553,6 +553,7 @@ async def test_store_close_finishes_the_queued_units_then_ends_the_writer_thread
                 await store.run(bounce(3))
             (thread,) = writer_threads() - threads_before
         await asyncio.wait_for(closing, 10)
+        assert all(caller.done() for caller in callers)  # answered before close() returned
         assert await first == "gate" and await asyncio.gather(*callers) == [1, 2]
         thread.join(5)
         assert not thread.is_alive()
