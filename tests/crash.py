@@ -73,6 +73,7 @@ class Recipient:
     acked: bool = False  # a 250 arrived for it
     failures: int = 0  # attempts that ended without a 250 (connection broken, 4xx)
     reply: str = ""  # the text of its 250
+    killed_after: bool = False  # its 250 triggered a kill (KillMoment.AFTER_250)
     rejected: str = ""  # a 5xx reply: never retried, and a failure of the run
 
     @property
@@ -99,11 +100,8 @@ class Kill:
     """One SIGKILL, and the load it landed in."""
 
     moment: KillMoment
-    awaiting: int  # transactions waiting for their DATA replies when it landed (besides a triggering one)
-    in_transaction: int  # transactions between MAIL and their last DATA reply (besides a triggering one)
-    connections: int  # sessions connected when it landed
+    awaiting: int  # other transactions waiting for their DATA replies when it landed
     broken: int = 0  # connections (and connection attempts) it broke, as the sessions found out
-    acknowledged: list[Recipient] = field(default_factory=list)  # AFTER_250: the recipient whose 250 triggered it
 
 
 @dataclass
@@ -208,7 +206,6 @@ class _Driver:
         self.changed = asyncio.Event()  # a session acknowledged something or changed phase
         self.finished = False
         self.phase: dict[int, str] = {}  # session -> "envelope" (MAIL..DATA) or "data" (message sent, awaiting replies)
-        self.connected: set[int] = set()
         self.kills: list[Kill] = []
         self.armed = False  # the next 250 (while another session awaits replies) kills the daemon
         self.acked = 0
@@ -240,7 +237,7 @@ class _Driver:
         self.changed.set()
 
     async def stop(self) -> int:
-        """SIGTERM the running daemon; its exit status (None if none runs)."""
+        """SIGTERM the running daemon; its exit status (0 if none was started)."""
         if self.process is None or self.process.proc.returncode is not None:
             return 0 if self.process is None else self.process.proc.returncode
         self.process.proc.terminate()
@@ -277,14 +274,12 @@ class _Driver:
                     return
             await self._restart()
 
-    def _kill(self, moment: KillMoment, trigger: int | None = None, acknowledged: Recipient | None = None) -> None:
-        """SIGKILL now, synchronously: no session runs between the snapshot and the signal."""
+    def _kill(self, moment: KillMoment, trigger: int | None = None) -> None:
+        """SIGKILL now, synchronously: no session runs between the count of awaited replies and the signal."""
         assert self.process is not None
         self.armed = False
         self.up.clear()
-        in_transaction = sum(1 for s in self.phase if s != trigger)
-        self.kills.append(Kill(moment, self._awaiting(besides=trigger), in_transaction, len(self.connected),
-                               acknowledged=[acknowledged] if acknowledged else []))
+        self.kills.append(Kill(moment, self._awaiting(besides=trigger)))
         self.process.proc.kill()
 
     async def _restart(self) -> None:
@@ -305,7 +300,8 @@ class _Driver:
         self.acked_since_start += 1
         self.changed.set()
         if self.armed and self._awaiting(besides=session) > 0:
-            self._kill(KillMoment.AFTER_250, trigger=session, acknowledged=recipient)
+            recipient.killed_after = True
+            self._kill(KillMoment.AFTER_250, trigger=session)
 
     def _broken(self, incarnation: int, error: BaseException) -> None:
         if incarnation < len(self.kills):
@@ -323,14 +319,12 @@ class _Driver:
                     await self.up.wait()
                     incarnation = len(self.kills)
                     client = await LMTPClient.connect(HOST, self.port)
-                    self.connected.add(index)
                 await self._transaction(index, client, letter, pending)
             except OSError as e:  # ConnectionError, a timeout: the daemon died under us
                 self._broken(incarnation, e)
                 if client is not None:
                     client.writer.close()
                 client = None
-                self.connected.discard(index)
                 for r in pending:
                     if not r.acked and not r.rejected:
                         r.failures += 1
@@ -346,7 +340,6 @@ class _Driver:
                     self.queue.put_nowait(None)
         if client is not None:
             await client.close()
-            self.connected.discard(index)
 
     async def _transaction(self, index: int, client: LMTPClient, letter: Letter, pending: list[Recipient]) -> None:
         self.phase[index] = "envelope"
@@ -444,8 +437,8 @@ async def check(database_url: str, letters: list[Letter]) -> Findings:
         n = stored.get(key, 0)
         if n == 0 and r.acked:
             f.lost += 1
-            f.problem(f"lost: {r.verp} / {letter.failed} got a 250 ({'after ' + str(r.failures) + ' failed attempts' if r.failures else 'at once'}) "
-                      f"and is not in bounces")
+            f.problem(f"lost: {r.verp} / {letter.failed} got a 250 ({'after ' + str(r.failures) + ' failed attempts' if r.failures else 'at once'}"
+                      f"{', then a SIGKILL' if r.killed_after else ''}) and is not in bounces")
         elif n > 1:
             f.duplicates += n - 1
             f.problem(f"duplicate: {r.verp} / {letter.failed} is in bounces {n} times")
