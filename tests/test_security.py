@@ -1,0 +1,353 @@
+"""Security: forgeries refused at RCPT, the allowlist not bypassed over HTTP, no header injection
+into forwards, and a log audit that catches a secret or a raw message in any log line.
+
+Each part drives the real thing over loopback: an in-process daemon's LMTP and HTTP
+listeners, and a real SMTP relay that receives the forwards. The MediaWiki golden vectors
+are read in place from the shared data (``vectors/mediawiki_verp.json``); without them
+their rows are skipped, saying where to put the data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email
+import email.parser
+import email.policy
+import functools
+import io
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+import structlog.testing
+from aiosmtpd.smtp import SMTP
+
+from tests import logaudit
+from tests.conftest import REPO, TEST_SECRET, VERP_DOMAIN, FakeClock, lmtp_port, make_config, shared_file, verp_address
+from tests.daemon_process import free_port, write_config_file
+from tests.lmtp_client import LMTPClient, Reply
+from tests.messages import auto_reply, complaint, dsn, not_a_bounce
+from verpd import log
+from verpd.config import Config, ForwardConfig, HostPort, LogConfig, Secret
+from verpd.daemon import Daemon
+from verpd.events import ActionKind, ForwardPayload
+from verpd.notify import forward_message
+from verpd.store import OutboxItem
+from verpd.verp import Verp, VerpSet, base36, key_id
+
+# The RCPT replies an operator reads in the MTA's log (README, "How verpd answers the MTA").
+NOT_OURS = "550 5.1.1 Not a VERP address of this server"
+BAD_SIGNATURE = "550 5.7.1 VERP address signature does not verify"
+EXPIRED = "550 5.7.1 VERP address has expired"
+FUTURE = "550 5.7.1 VERP address send time lies in the future"
+# aiosmtpd refuses these before our handler sees the address.
+MALFORMED = "553 5.1.3 Error: malformed address"
+SYNTAX = "501 Syntax: RCPT TO: <address> [SP <mail-parameters>]"
+_REASONS = {NOT_OURS: "not_ours", BAD_SIGNATURE: "bad_signature", EXPIRED: "expired", FUTURE: "future"}
+
+
+class JsonLog:
+    """verpd's production logging (JSON lines, log.addresses = pseudonym) into a buffer the test reads."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.stream = io.StringIO()
+        log.configure(LogConfig("debug", "json", "pseudonym"), self.stream, key=log.pseudonym_key(secret))
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in map(json.loads, self.text.splitlines()) if e.get("event") == name]
+
+
+async def rcpt_after_a_genuine_one(daemon: Daemon, genuine: str, address: str) -> Reply:
+    """In one transaction: RCPT of ``genuine`` (must get 250: the rig works), then of ``address``."""
+    client = await LMTPClient.connect("127.0.0.1", lmtp_port(daemon))
+    try:
+        assert (await client.command("MAIL FROM:<> SMTPUTF8")).code == 250  # UTF-8 addresses reach verpd's own check
+        control = await client.rcpt(genuine)
+        assert control.code == 250, f"the genuine address was refused: {control}"
+        return await client.rcpt(address)
+    finally:
+        await client.close()
+
+
+def assert_refusal_logged_without_secrets(journal: JsonLog, expected: str, address: str, secrets: list[bytes], oracle: list[str]) -> None:
+    """One rcpt.rejected line naming the reason; no line holds the local part, a secret or the tag that would have verified."""
+    reason = _REASONS.get(expected)
+    rejected = journal.events("rcpt.rejected")
+    if reason is None:  # aiosmtpd refused the syntax: verpd never saw the address
+        assert rejected == []
+    else:
+        assert [e["reason"] for e in rejected] == [reason]
+    local = address.rpartition("@")[0].strip('"<> ')
+    text = journal.text
+    if len(local) >= 8:
+        assert local not in text and local.lower() not in text, "the refused address is logged in full, not pseudonymised"
+    for secret in secrets:
+        assert secret.decode() not in text
+    for tag in oracle:
+        assert tag not in text, "a log line tells the forger the tag that would have verified"
+
+
+# --- 1. forged or tampered VERP addresses at RCPT ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Native:
+    """A genuine native address of the test configuration, and the means to make variants of it."""
+
+    verp: Verp
+    address: str
+    sent_at: int
+
+    @property
+    def local(self) -> str:
+        return self.address.rpartition("@")[0]
+
+    @property
+    def segments(self) -> list[str]:
+        return self.local.split("-")  # prefix, tenant, user36, time36, key id + tag
+
+    def with_segments(self, *segments: str) -> str:
+        return "-".join(segments) + "@" + VERP_DOMAIN
+
+    def replace(self, index: int, value: str) -> str:
+        parts = self.segments
+        parts[index] = value
+        return self.with_segments(*parts)
+
+    def tail_of(self, tenant: str = "enwiki", user: int = 42, sent_at: int | None = None) -> str:
+        """The key id and tag of another genuine address."""
+        return self.verp.encode(tenant, user, self.sent_at if sent_at is None else sent_at).rpartition("@")[0].rpartition("-")[2]
+
+    def signed(self, *segments: str) -> str:
+        """An address whose tag is correct for ``segments`` (prefix, tenant, user36, time36): what only the secret can make."""
+        secret = self.verp.config.secrets[0].value
+        signed = "-".join(segments) + "-" + key_id(secret)
+        return f"{signed}{self.verp._native_tag(secret, signed)}@{VERP_DOMAIN}"
+
+
+def _other_char(c: str) -> str:
+    return "b" if c == "a" else "a"
+
+
+def _secret_with_key_id(wanted: bool) -> bytes:
+    """A secret we do not hold whose key id equals (``wanted``) or differs from the test secret's."""
+    mine = key_id(TEST_SECRET.encode())
+    return next(s for s in (b"attacker-secret-%d-0123456789" % i for i in range(10_000)) if (key_id(s) == mine) == wanted)
+
+
+def _foreign(secret: bytes) -> Callable[[Native], str]:
+    def make(n: Native) -> str:
+        config = n.verp.config
+        return Verp(type(config)(config.format, config.prefix, config.domain, config.algorithm, (Secret(secret),),
+                                 config.accept_time, config.clock_skew)).encode("enwiki", 42, n.sent_at)
+
+    return make
+
+
+def _lookalike_domain(n: Native) -> str:
+    return n.local + "@" + "bounces." + "ex\u0430mple".encode("idna").decode() + ".org"  # Cyrillic а, as the punycode a registrar sells
+
+
+_B36_MAX = base36(2**63)  # one more than the largest user id (signed 64-bit)
+
+NATIVE_FORGERIES = [
+    # The tag (MAC).
+    pytest.param(lambda n: n.local[:-1] + _other_char(n.local[-1]) + "@" + VERP_DOMAIN, BAD_SIGNATURE, id="mac-last-char-changed"),
+    pytest.param(lambda n: n.replace(4, n.segments[4][0] + _other_char(n.segments[4][1]) + n.segments[4][2:]), BAD_SIGNATURE, id="mac-first-char-changed"),
+    pytest.param(lambda n: n.replace(4, n.segments[4][:-1]), BAD_SIGNATURE, id="mac-truncated"),
+    pytest.param(lambda n: n.replace(4, n.segments[4] + "a"), BAD_SIGNATURE, id="mac-one-char-longer"),
+    pytest.param(lambda n: n.replace(4, n.segments[4][:1]), BAD_SIGNATURE, id="mac-missing"),
+    pytest.param(lambda n: n.replace(4, n.tail_of(user=43)), BAD_SIGNATURE, id="mac-of-another-user"),
+    pytest.param(lambda n: n.replace(4, n.tail_of(sent_at=n.sent_at - 1)), BAD_SIGNATURE, id="mac-of-another-time"),
+    pytest.param(lambda n: n.replace(4, n.tail_of(tenant="dewiki")), BAD_SIGNATURE, id="mac-of-another-tenant"),
+    pytest.param(lambda n: n.replace(2, base36(43)), BAD_SIGNATURE, id="user-changed-mac-kept"),
+    pytest.param(lambda n: n.replace(3, base36(n.sent_at + 86400)), BAD_SIGNATURE, id="time-moved-on-to-extend-life"),
+    # The key id and the secret.
+    pytest.param(lambda n: n.replace(4, _other_char(n.segments[4][0]) + n.segments[4][1:]), BAD_SIGNATURE, id="wrong-key-id"),
+    pytest.param(_foreign(_secret_with_key_id(False)), BAD_SIGNATURE, id="unknown-key-id"),
+    pytest.param(_foreign(_secret_with_key_id(True)), BAD_SIGNATURE, id="known-key-id-other-secret"),
+    # Time.
+    pytest.param(lambda n: n.verp.encode("enwiki", 42, n.sent_at + 60 - n.verp.config.accept_time), EXPIRED, id="expired"),
+    pytest.param(lambda n: n.verp.encode("enwiki", 42, n.sent_at + 60 + n.verp.config.clock_skew + 1), FUTURE, id="from-the-future"),
+    # Segments.
+    pytest.param(lambda n: n.with_segments(*n.segments[:2], "x", *n.segments[2:]), NOT_OURS, id="extra-segment"),
+    pytest.param(lambda n: n.with_segments(*n.segments, "x"), NOT_OURS, id="extra-trailing-segment"),
+    pytest.param(lambda n: n.with_segments(*n.segments[:2], *n.segments[3:]), NOT_OURS, id="missing-segment"),
+    pytest.param(lambda n: n.replace(1, ""), NOT_OURS, id="empty-tenant-segment"),
+    pytest.param(lambda n: n.replace(2, ""), NOT_OURS, id="empty-user-segment"),
+    pytest.param(lambda n: n.with_segments(*n.segments, ""), NOT_OURS, id="trailing-dash"),
+    pytest.param(lambda n: n.with_segments("", *n.segments), NOT_OURS, id="leading-dash"),
+    pytest.param(lambda n: n.replace(0, "wiki2"), NOT_OURS, id="wrong-prefix"),
+    # Numbers.
+    pytest.param(lambda n: n.replace(2, "0" + n.segments[2]), BAD_SIGNATURE, id="leading-zero-in-user"),
+    pytest.param(lambda n: n.replace(3, "0" + n.segments[3]), BAD_SIGNATURE, id="leading-zero-in-time"),
+    pytest.param(lambda n: n.replace(2, "+" + n.segments[2]), NOT_OURS, id="plus-sign-in-user"),
+    pytest.param(lambda n: n.replace(2, "1" * 14), NOT_OURS, id="user-of-14-digits"),
+    pytest.param(lambda n: n.signed(*n.segments[:2], _B36_MAX, n.segments[3]), NOT_OURS, id="signed-user-beyond-int64"),
+    pytest.param(lambda n: n.signed(*n.segments[:3], "z" * 13), NOT_OURS, id="signed-time-beyond-year-9999"),
+    pytest.param(lambda n: n.replace(2, "\uff14\uff12"), NOT_OURS, id="fullwidth-digits-in-user"),
+    # Look-alikes.
+    pytest.param(lambda n: n.replace(0, "w\u0456ki"), NOT_OURS, id="cyrillic-i-in-prefix"),
+    pytest.param(lambda n: n.replace(1, "enw\u0456ki"), NOT_OURS, id="cyrillic-i-in-tenant"),
+    pytest.param(lambda n: n.replace(1, "enwi\u212ai"), NOT_OURS, id="kelvin-sign-in-tenant"),
+    pytest.param(lambda n: n.local + "@bounces.ex\u0430mple.org", NOT_OURS, id="cyrillic-a-in-domain"),
+    pytest.param(_lookalike_domain, NOT_OURS, id="punycode-lookalike-domain"),
+    pytest.param(lambda n: n.local + "@\uff42ounces.example.org", NOT_OURS, id="fullwidth-letter-in-domain"),
+    # The domain.
+    pytest.param(lambda n: n.local + "@x." + VERP_DOMAIN, NOT_OURS, id="subdomain-of-ours"),
+    pytest.param(lambda n: n.local + "@example.org", NOT_OURS, id="parent-domain"),
+    pytest.param(lambda n: n.address + ".evil.example", NOT_OURS, id="our-domain-as-a-prefix"),
+    pytest.param(lambda n: n.local + "@[127.0.0.1]", NOT_OURS, id="address-literal"),
+    pytest.param(lambda n: n.address + ".", MALFORMED, id="trailing-dot-domain"),
+    # Routing and sub-address tricks.
+    pytest.param(lambda n: f"{n.local}%{VERP_DOMAIN}@{VERP_DOMAIN}", BAD_SIGNATURE, id="percent-hack-to-ours"),
+    pytest.param(lambda n: f"{n.local}%{VERP_DOMAIN}@evil.example", NOT_OURS, id="percent-hack-via-a-foreign-domain"),
+    pytest.param(lambda n: f"{n.local}+bounce@{VERP_DOMAIN}", BAD_SIGNATURE, id="plus-subaddress-appended"),
+    pytest.param(lambda n: n.replace(0, "wiki+x"), NOT_OURS, id="plus-subaddress-in-prefix"),
+    pytest.param(lambda n: f"{n.address}@{VERP_DOMAIN}", MALFORMED, id="second-at"),
+    pytest.param(lambda n: f"<{n.address}>", MALFORMED, id="angle-brackets-inside"),
+    pytest.param(lambda n: f'"{n.local[:-1]}{_other_char(n.local[-1])}"@{VERP_DOMAIN}', BAD_SIGNATURE, id="quoted-local-part-tampered"),
+    pytest.param(lambda n: f"@{VERP_DOMAIN}:{n.local[:-1]}{_other_char(n.local[-1])}@{VERP_DOMAIN}", BAD_SIGNATURE, id="source-route-tampered"),
+    pytest.param(lambda n: f"{n.local}\x00@{VERP_DOMAIN}", BAD_SIGNATURE, id="nul-in-local-part"),
+]
+
+
+@pytest.mark.parametrize(("forge", "expected"), NATIVE_FORGERIES)
+async def test_a_forged_or_tampered_native_address_is_refused_at_rcpt(
+    make_daemon, tmp_path: Path, clock: FakeClock, forge: Callable[[Native], str], expected: str
+) -> None:
+    """Each class of forgery of a native address gets its own refusal at RCPT, logged pseudonymised, with no secret and no
+    tag that would have verified."""
+    config = make_config(tmp_path)
+    journal = JsonLog(TEST_SECRET.encode())
+    daemon = await make_daemon(config)
+    verp = Verp(config.verp)
+    genuine = Native(verp, verp_address(config, clock), clock.unix - 60)
+    address = forge(genuine)
+    assert address != genuine.address
+    reply = await rcpt_after_a_genuine_one(daemon, genuine.address, address)
+    assert str(reply) == expected
+    assert_refusal_logged_without_secrets(journal, expected, address, [TEST_SECRET.encode()], _native_oracle(verp, address))
+
+
+def _native_oracle(verp: Verp, address: str) -> list[str]:
+    """The tag that would make ``address``'s signed part verify (if it has that shape): never to be logged."""
+    local = address.rpartition("@")[0].lower()
+    if local.count("-") < 4 or len(local) < 17 or not local.isascii():
+        return []
+    secret = verp.config.secrets[0].value
+    signed = local[:-16]
+    return [verp._native_tag(secret, signed)]
+
+
+async def test_a_retired_secret_no_longer_verifies_over_lmtp(make_daemon, tmp_path: Path, clock: FakeClock) -> None:
+    """After rotation (new secret first, old kept) both verify; once the old one is dropped, its addresses get 550 5.7.1."""
+    old, new = "the-old-secret-being-retired-0123", "the-new-secret-after-rotation-0123"
+    before = make_config(tmp_path, verp={"secrets": [old]})
+    by_old = verp_address(before, clock)
+    rotated = make_config(tmp_path, verp={"secrets": [new, old]})
+    by_new = verp_address(rotated, clock)
+    daemon = await make_daemon(rotated)
+    assert str(await rcpt_after_a_genuine_one(daemon, by_new, by_old)).startswith("250 ")
+    await daemon.stop()
+    retired = await make_daemon(make_config(tmp_path, verp={"secrets": [new]}))
+    assert str(await rcpt_after_a_genuine_one(retired, by_new, by_old)) == BAD_SIGNATURE
+
+
+async def test_a_tenant_with_its_own_secret_cannot_be_forged_with_the_global_one(make_daemon, tmp_path: Path, clock: FakeClock) -> None:
+    """An address naming a tenant that has its own verp.secrets, signed with the global secret, gets 550 5.7.1 over LMTP."""
+    config = make_config(tmp_path, tenants={"dewiki": {"verp": {"secrets": ["a-secret-only-dewiki-knows-0123"]}}})
+    daemon = await make_daemon(config)
+    forged = Verp(config.verp).encode("dewiki", 42, clock.unix - 60)  # the global secret signs for dewiki
+    genuine = VerpSet(config.verp, {t: c.verp for t, c in config.tenants.items()}).encode("dewiki", 42, clock.unix - 60)  # dewiki's secret
+    assert forged != genuine
+    assert str(await rcpt_after_a_genuine_one(daemon, genuine, forged)) == BAD_SIGNATURE
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(lambda local: f'"{local}"@{VERP_DOMAIN}', id="quoted-local-part"),
+        pytest.param(lambda local: f"@relay.example.net:{local}@{VERP_DOMAIN}", id="source-route"),
+        pytest.param(lambda local: f"@a.example.net,@b.example.net:{local}@{VERP_DOMAIN}", id="source-route-of-two-hops"),
+        pytest.param(lambda local: f"{local}@{VERP_DOMAIN.upper()}", id="upper-case-domain"),
+        pytest.param(lambda local: f"{local.upper()}@{VERP_DOMAIN}", id="upper-case-native-local-part"),
+    ],
+)
+async def test_an_rfc_5321_spelling_of_a_genuine_address_is_that_address_and_no_other(
+    make_daemon, tmp_path: Path, clock: FakeClock, variant: Callable[[str], str]
+) -> None:
+    """A spelling RFC 5321 defines as the same mailbox (quoted, source-routed, other case) is accepted as that mailbox: the
+    bounce is recorded under the canonical local part, so it names no identity the secret did not sign."""
+    config = make_config(tmp_path)
+    daemon = await make_daemon(config)
+    genuine = verp_address(config, clock, user=7)
+    local = genuine.rpartition("@")[0]
+    client = await LMTPClient.connect("127.0.0.1", lmtp_port(daemon))
+    (rcpt,), (data,) = await client.deliver(dsn(genuine), [variant(local)])
+    await client.close()
+    assert (rcpt.code, data.code) == (250, 250)
+    assert [(r["verp_local"], r["user_id"]) for r in await daemon.store.list_bounces()] == [(local, 7)]
+
+
+# The MediaWiki vectors' invalid[] addresses, as verpd answers them at RCPT. Tampered fields or a
+# case-folded base64 tag break the HMAC (5.7.1); a '-' in the tag or the prefix, or too few
+# segments, is no VERP shape at all (5.1.1); an upper-case base-36 segment is no base 36 (5.1.1);
+# an address still wrapped in <> or a display name is no RFC 5321 path (aiosmtpd refuses it).
+VECTOR_REPLIES = {
+    "neg-1": BAD_SIGNATURE, "neg-2": BAD_SIGNATURE, "neg-3": BAD_SIGNATURE, "neg-4": BAD_SIGNATURE,
+    "neg-5": BAD_SIGNATURE, "neg-6": NOT_OURS, "neg-7": BAD_SIGNATURE, "neg-8": BAD_SIGNATURE,
+    "neg-9": BAD_SIGNATURE, "neg-10": NOT_OURS, "neg-11": MALFORMED, "neg-12": SYNTAX, "neg-13": NOT_OURS, "neg-14": NOT_OURS,
+}
+VECTOR_DOMAIN = "wiki.example.org"
+
+
+@functools.cache
+def _vector_file() -> dict[str, Any]:
+    return json.loads(shared_file("vectors/mediawiki_verp.json").read_text("utf-8"))
+
+
+def _invalid_vectors() -> list[Any]:
+    try:
+        entries = _vector_file()["invalid"]
+    except pytest.skip.Exception as absent:
+        return [pytest.param(None, id="invalid-unavailable", marks=pytest.mark.skip(reason=absent.msg))]
+    return [pytest.param(entry, id=entry["id"]) for entry in entries]
+
+
+def test_every_invalid_vector_has_an_expected_reply() -> None:
+    """The table of replies covers the vector file's invalid[] exactly, so a new vector cannot go untested."""
+    assert {entry["id"] for entry in _vector_file()["invalid"]} == set(VECTOR_REPLIES)
+
+
+@pytest.mark.parametrize("entry", _invalid_vectors())
+async def test_every_invalid_mediawiki_vector_is_refused_at_rcpt(make_daemon, tmp_path: Path, clock: FakeClock, entry: dict[str, Any]) -> None:
+    """Each address Extension:BounceHandler refuses is refused at RCPT by a daemon configured as the vector says (secret,
+    algorithm, accept_time, now), after the vector it derives from is accepted in the same session."""
+    validation = entry["validation"]
+    config = make_config(tmp_path, verp={"format": "mediawiki", "domain": VECTOR_DOMAIN, "secrets": [entry["secret"]],
+                                         "algorithm": entry["algorithm"], "accept_time": validation["accept_time"]})
+    clock.now = datetime.fromtimestamp(validation["now"], UTC)  # the daemon's clock
+    journal = JsonLog(entry["secret"].encode())
+    daemon = await make_daemon(config)
+    genuine = Verp(config.verp).encode("enwiki", 1, validation["now"] - 60)
+    reply = await rcpt_after_a_genuine_one(daemon, genuine, entry["address"])
+    assert str(reply) == VECTOR_REPLIES[entry["id"]]
+    assert_refusal_logged_without_secrets(journal, str(reply), entry["address"], [entry["secret"].encode()], [])
