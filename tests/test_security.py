@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -351,3 +352,111 @@ async def test_every_invalid_mediawiki_vector_is_refused_at_rcpt(make_daemon, tm
     reply = await rcpt_after_a_genuine_one(daemon, genuine, entry["address"])
     assert str(reply) == VECTOR_REPLIES[entry["id"]]
     assert_refusal_logged_without_secrets(journal, str(reply), entry["address"], [entry["secret"].encode()], [])
+
+
+# --- 2. the HTTP intake's allowlist and X-Forwarded-For ---------------------------------------------------
+
+API = "/w/api.php?action=bouncehandler&format=json"
+OTHER_PEER = "127.0.0.2"  # a loopback address outside the default allowed_clients (127.0.0.1/32, ::1/128)
+Headers = list[tuple[str, str]]
+
+
+@pytest.fixture
+async def from_other_peer() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client whose TCP connections come from 127.0.0.2."""
+    async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(local_address=OTHER_PEER), timeout=30, trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture
+async def from_loopback() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
+        yield client
+
+
+async def http_daemon(make_daemon: Callable[[Config], Any], tmp_path: Path, trusted: list[str]) -> tuple[Daemon, Config]:
+    """A daemon with the HTTP intake, the default allowed_clients, and ``trusted`` as http.trusted_proxies."""
+    config = make_config(tmp_path, http={"listen": "127.0.0.1:0", "trusted_proxies": trusted})
+    return await make_daemon(config), config
+
+
+async def gate(client: httpx.AsyncClient, daemon: Daemon, raw: bytes, headers: Headers) -> tuple[str, int, int]:
+    """What api.php answers ("job", "failure" or the error code), and the status of /metrics and /v1/subjects, with ``headers``."""
+    base = f"http://127.0.0.1:{daemon.http.bound()[0].port}"
+    body = b"email=" + urllib.parse.quote_from_bytes(raw, safe="").encode()
+    response = await client.post(base + API, content=body, headers=[("Content-Type", "application/x-www-form-urlencoded"), *headers])
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    api = answer.get("bouncehandler", {}).get("submitted") or answer["error"]["code"]
+    metrics = (await client.get(base + "/metrics", headers=headers)).status_code
+    subjects = (await client.get(base + "/v1/subjects/enwiki/42", headers=headers)).status_code
+    return api, metrics, subjects
+
+
+SPOOFS = [
+    pytest.param([("X-Forwarded-For", "127.0.0.1")], id="xff"),
+    pytest.param([("X-Forwarded-For", "127.0.0.1, 127.0.0.1")], id="xff-comma-list"),
+    pytest.param([("X-Forwarded-For", "127.0.0.1"), ("X-Forwarded-For", "127.0.0.1")], id="xff-two-headers"),
+    pytest.param([("X-Forwarded-For", "127.0.0.1 ,\t 127.0.0.1")], id="xff-spaces-and-tab"),
+    pytest.param([("X-Forwarded-For", "127.0.0.1:8080")], id="xff-with-port"),
+    pytest.param([("X-Forwarded-For", "::1")], id="xff-ipv6-loopback"),
+    pytest.param([("X-Forwarded-For", "[::1]:443")], id="xff-bracketed-ipv6"),
+    pytest.param([("X-Forwarded-For", "::ffff:127.0.0.1")], id="xff-ipv4-mapped"),
+    pytest.param([("Forwarded", "for=127.0.0.1")], id="forwarded"),
+    pytest.param([("Forwarded", 'for="[::1]";proto=http, for=127.0.0.1')], id="forwarded-ipv6-list"),
+    pytest.param([("X_Forwarded_For", "127.0.0.1")], id="xff-underscores"),
+    pytest.param([(name, "127.0.0.1") for name in ("X-Real-IP", "X-Client-IP", "Client-IP", "True-Client-IP", "CF-Connecting-IP",
+                                                   "X-Cluster-Client-IP", "X-Originating-IP", "X-Remote-Addr", "Fastly-Client-IP")],
+                 id="every-other-client-ip-header"),
+]
+
+
+async def test_the_allowed_and_the_other_peer_are_told_apart(make_daemon, tmp_path: Path, clock: FakeClock,
+                                                            from_loopback: httpx.AsyncClient, from_other_peer: httpx.AsyncClient) -> None:
+    """The rig of the spoofing tests: 127.0.0.1 (allowed) gets its bounce recorded, 127.0.0.2 gets invalid-ip, 403 and 403."""
+    daemon, config = await http_daemon(make_daemon, tmp_path, [])
+    assert await gate(from_other_peer, daemon, dsn(verp_address(config, clock)), []) == ("invalid-ip", 403, 403)
+    assert await gate(from_loopback, daemon, dsn(verp_address(config, clock)), []) == ("job", 200, 200)
+
+
+@pytest.mark.parametrize("headers", SPOOFS)
+async def test_an_untrusted_peer_cannot_claim_an_allowed_address_in_a_header(
+    make_daemon, tmp_path: Path, clock: FakeClock, from_other_peer: httpx.AsyncClient, headers: Headers
+) -> None:
+    """With no trusted proxy, no header (X-Forwarded-For in any shape, Forwarded, X-Real-IP, ...) makes a peer outside
+    allowed_clients an allowed one: api.php answers invalid-ip, /metrics and /v1 answer 403, nothing is stored."""
+    daemon, config = await http_daemon(make_daemon, tmp_path, [])
+    assert await gate(from_other_peer, daemon, dsn(verp_address(config, clock)), headers) == ("invalid-ip", 403, 403)
+    assert await daemon.store.list_bounces() == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param([("X-Forwarded-For", "127.0.0.1")], "job", id="proxy-vouches-for-an-allowed-client"),
+        pytest.param([("X-Forwarded-For", "127.0.0.1, 192.0.2.7")], "invalid-ip", id="client-sent-xff-proxy-appended-the-real-one"),
+        pytest.param([("X-Forwarded-For", "127.0.0.1"), ("X-Forwarded-For", "192.0.2.7")], "invalid-ip", id="proxy-added-a-second-header"),
+        pytest.param([("X-Forwarded-For", "127.0.0.1, 127.0.0.2")], "job", id="a-trusted-hop-is-skipped"),
+        pytest.param([("X-Forwarded-For", "127.0.0.1, unknown")], "invalid-ip", id="unparsable-rightmost-hop-is-not-skipped"),
+        pytest.param([("X-Forwarded-For", "127.0.0.1,")], "invalid-ip", id="empty-rightmost-hop-is-not-skipped"),
+        pytest.param([("X-Forwarded-For", "127.0.0.2")], "invalid-ip", id="only-trusted-hops-the-proxy-is-the-client"),
+        pytest.param([("X-Forwarded-For", "::ffff:127.0.0.1")], "job", id="ipv4-mapped-is-that-ipv4"),
+        pytest.param([("X-Forwarded-For", "[::1]:443")], "job", id="bracketed-ipv6-with-port"),
+        pytest.param([("X-Forwarded-For", "127.1")], "invalid-ip", id="short-form-ipv4-refused"),
+        pytest.param([("X-Forwarded-For", "0x7f.0.0.1")], "invalid-ip", id="hex-ipv4-refused"),
+        pytest.param([("X-Forwarded-For", "2130706433")], "invalid-ip", id="integer-ipv4-refused"),
+        pytest.param([("X-Forwarded-For", "127.000.000.001")], "invalid-ip", id="zero-padded-ipv4-refused"),
+        pytest.param([("Forwarded", "for=127.0.0.1")], "invalid-ip", id="forwarded-header-is-not-read"),
+        pytest.param([("X_Forwarded_For", "127.0.0.1")], "invalid-ip", id="underscore-spelling-is-not-read"),
+        pytest.param([("X-Real-IP", "127.0.0.1")], "invalid-ip", id="x-real-ip-is-not-read"),
+    ],
+)
+async def test_behind_a_trusted_proxy_the_client_is_the_rightmost_untrusted_hop(
+    make_daemon, tmp_path: Path, clock: FakeClock, from_other_peer: httpx.AsyncClient, headers: Headers, expected: str
+) -> None:
+    """With 127.0.0.2 a trusted proxy, the client is the rightmost X-Forwarded-For hop that is not a trusted proxy; a hop
+    that is no canonical IP address ends the search unbelieved, and no other header is read."""
+    daemon, config = await http_daemon(make_daemon, tmp_path, [f"{OTHER_PEER}/32"])
+    api, metrics, subjects = await gate(from_other_peer, daemon, dsn(verp_address(config, clock)), headers)
+    assert (api, metrics) == (expected, 200 if expected == "job" else 403)
+    assert subjects == (200 if expected == "job" else 403)
