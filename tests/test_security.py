@@ -460,3 +460,146 @@ async def test_behind_a_trusted_proxy_the_client_is_the_rightmost_untrusted_hop(
     api, metrics, subjects = await gate(from_other_peer, daemon, dsn(verp_address(config, clock)), headers)
     assert (api, metrics) == (expected, 200 if expected == "job" else 403)
     assert subjects == (200 if expected == "job" else 403)
+
+
+# --- 3. no header injection into the forward to the admins ------------------------------------------------
+
+FORWARD_HEADERS = ["Content-Type", "MIME-Version", "From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted"]
+ADMINS = ("postmaster@example.org", "ops@example.org")
+EVIL = "evil@example.net"
+
+
+def _crafted(headers: str, body: str = f"{logaudit.RAW_MARKER}: please review.\n") -> bytes:
+    return f"From: Bob Example <bob@example.net>\n{headers}MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n{body}".encode(
+        "utf-8", "surrogateescape")
+
+
+def _q(text: str) -> str:
+    return "=?utf-8?b?" + base64.b64encode(text.encode()).decode() + "?="
+
+
+CRAFTED_ORIGINALS = [
+    pytest.param(_crafted(f"Subject: hello\nMessage-ID: {_q(f'<a@example.net>{chr(13)}{chr(10)}Bcc: {EVIL}')}\n"), id="encoded-crlf-in-message-id"),
+    pytest.param(_crafted(f"Subject: {_q(f'hi{chr(13)}{chr(10)}Bcc: {EVIL}{chr(13)}{chr(10)}{chr(13)}{chr(10)}body')}\n"), id="encoded-crlf-in-subject"),
+    pytest.param(_crafted("Subject: =?utf-8?q?hi=0D=0ABcc:_evil@example.net?=\nMessage-ID: =?utf-8?q?<a@b>=0D=0ABcc:_evil@example.net?=\n"), id="q-encoded-crlf"),
+    pytest.param(_crafted(f"Subject: hi\rBcc: {EVIL}\nMessage-ID: <b@example.net>\rCc: {EVIL}\n"), id="bare-cr-in-headers"),
+    pytest.param(_crafted("Subject: a\x00b\nMessage-ID: <nul\x00@example.net>\n", body="bo\x00dy\n"), id="nul-in-headers-and-body"),
+    pytest.param(_crafted("Subject: " + "word " * 400 + "\nMessage-ID: <" + "x" * 5000 + "@example.net>\n"), id="very-long-header-lines"),
+    pytest.param(_crafted("Subject: x\n", body="y" * 20000 + "\n"), id="very-long-body-line"),
+    pytest.param(_crafted("Subject: caf\udcc3\udca9 \udcff\n", body="caf\udce9\n"), id="eight-bit-bytes"),
+    pytest.param(b"not a header line\nSubject: x\nBcc: " + EVIL.encode() + b"\n\nbody\n", id="first-line-no-header"),
+    pytest.param(_crafted("Subject: x\n", body="--===============0000000000000000000==--\nFrom the top\n.\n..\n"), id="boundary-like-lines-and-dots"),
+    pytest.param(_crafted("Subject: x\nTo: =?utf-8?q?=0D=0ABcc:_evil@example.net?= <x@example.org>\n"), id="encoded-crlf-in-to"),
+]
+
+
+def attached_original(forward: bytes) -> bytes:
+    """The bytes of the forward's attachment as sent: a message/rfc822 part's bytes between its part headers and the closing
+    delimiter, or an original.eml part's base64 decoded."""
+    boundary = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(forward, headersonly=True).get_boundary()
+    part = forward.split(b"\r\n--" + boundary.encode())[2]
+    head, _, body = part.partition(b"\r\n\r\n")
+    if b"Content-Type: message/rfc822" in head:
+        return body
+    assert b'filename="original.eml"' in head and b"Content-Transfer-Encoding: base64" in head, head
+    return base64.b64decode(body)
+
+
+def assert_forward_is_clean(forward: bytes, subject: str, original: bytes) -> None:
+    """The forward's own headers are exactly ours, once each; its explanation has its lines; the original is attached intact
+    (as message/rfc822 unless a line is too long for SMTP)."""
+    head = forward.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    starts = [line.split(":", 1)[0] for line in head.split("\r\n") if not line.startswith((" ", "\t"))]
+    assert starts == FORWARD_HEADERS, "a header line that is not verpd's, or a continuation line that is no continuation"
+    parsed = email.message_from_bytes(forward, policy=email.policy.default)
+    assert (parsed["Subject"], parsed["To"], parsed["From"]) == (subject, ", ".join(ADMINS), "verpd <verpd@example.org>")
+    assert parsed.defects == []
+    explanation, attachment = parsed.iter_parts()
+    fields = [line.split(":", 1)[0] for line in explanation.get_content().splitlines()[3:]]
+    assert fields == ["VERP address", "Tenant", "User id", "Sent at", "Received at", "Message-ID"]
+    sent = re.sub(rb"\r\n|\r|\n", b"\r\n", original)
+    assert attached_original(forward) == sent
+    fits = all(len(line) <= 998 for line in sent.split(b"\r\n"))
+    assert attachment.get_content_type() == ("message/rfc822" if fits else "application/octet-stream")
+
+
+def _forward_item(raw: bytes, verps: tuple[str, ...] = ("wiki-enwiki-16-toupac-a@bounces.example.org",), message_id: str | None = "<m@x>",
+                  tenant: str = "enwiki") -> OutboxItem:
+    sent = datetime(2026, 11, 21, 11, 0, tzinfo=UTC)
+    return OutboxItem(1, ActionKind.FORWARD, "k", ForwardPayload(verps, tenant, 42, sent, sent, message_id), raw, 0)
+
+
+FORWARD_CONFIG = ForwardConfig(ADMINS, HostPort("127.0.0.1", 9), "verpd@example.org", False, 1, 4)
+
+
+@pytest.mark.parametrize("original", CRAFTED_ORIGINALS)
+def test_a_crafted_original_is_attached_intact_and_adds_no_header(original: bytes) -> None:
+    """Whatever the original holds (encoded CRLF, bare CR, NUL, long or 8-bit lines, no header at all), the forward's headers
+    are exactly verpd's and the attachment is the original's bytes, only the line ends made CRLF."""
+    forward = forward_message(_forward_item(original), FORWARD_CONFIG, "verpd.test")
+    assert_forward_is_clean(forward, "Unrecognized bounce for wiki-enwiki-16-toupac-a@bounces.example.org", original)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        pytest.param("verps", (f"wiki-x@bounces.example.org\r\nBcc: {EVIL}",), id="crlf-in-verp"),
+        pytest.param("verps", (f"wiki-x@bounces.example.org\nBcc : {EVIL}",), id="lf-and-space-before-colon-in-verp"),
+        pytest.param("verps", (f"wiki-x@bounces.example.org\r\n\r\nTenant: forged",), id="blank-line-in-verp"),
+        pytest.param("message_id", f"<a@b>\r\nVERP address:  forged@{VERP_DOMAIN}", id="crlf-in-message-id"),
+        pytest.param("message_id", "<a@b>\u2028Tenant: forged\x00", id="unicode-line-separator-and-nul"),
+        pytest.param("tenant", "enwiki\nUser id: 1", id="lf-in-tenant"),
+    ],
+)
+def test_values_carrying_line_breaks_stay_on_their_line(field: str, value: Any) -> None:
+    """A forward whose payload carries CR, LF, NUL or a Unicode line separator (a tampered outbox row: the pipeline's values
+    are verified addresses and one-line headers) gets no extra header and no extra line of explanation."""
+    item = _forward_item(not_a_bounce("x@bounces.example.org"), **{field: value})
+    forward = forward_message(item, FORWARD_CONFIG, "verpd.test")
+    subject = email.message_from_bytes(forward, policy=email.policy.default)["Subject"]
+    assert subject.startswith("Unrecognized bounce for wiki-") and "\n" not in subject
+    assert_forward_is_clean(forward, subject, item.message)
+
+
+class Relay:
+    """A real SMTP server on loopback standing in for forward.relay; keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, list[str], bytes]] = []
+        self.arrived = asyncio.Event()
+
+    async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        self.arrived.set()
+        return "250 2.0.0 OK"
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[tuple[Relay, int]]:
+    sink = Relay()
+    server = await asyncio.get_running_loop().create_server(lambda: SMTP(sink, hostname="relay.test"), "127.0.0.1", 0)
+    yield sink, server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.mark.parametrize("original", [p for p in CRAFTED_ORIGINALS if p.id in ("encoded-crlf-in-message-id", "encoded-crlf-in-subject",
+                                                                                "bare-cr-in-headers", "very-long-header-lines", "first-line-no-header")])
+async def test_a_crafted_bounce_forwarded_over_lmtp_and_smtp_adds_no_header(
+    make_daemon, tmp_path: Path, clock: FakeClock, relay: tuple[Relay, int], original: bytes
+) -> None:
+    """End to end: a crafted message to a genuine VERP address, delivered over LMTP, reaches the admins through a real relay
+    with exactly verpd's headers, null envelope sender, and the original attached as it arrived."""
+    sink, port = relay
+    config = make_config(tmp_path, forward={"to": list(ADMINS), "relay": f"127.0.0.1:{port}", "sender": "verpd@example.org"})
+    daemon = await make_daemon(config)
+    verp = verp_address(config, clock)
+    client = await LMTPClient.connect("127.0.0.1", lmtp_port(daemon))
+    _, (reply,) = await client.deliver(original, [verp])
+    await client.close()
+    assert reply.code == 250 and "administrators" in reply.text
+    await asyncio.wait_for(sink.arrived.wait(), 20)
+    (mail_from, rcpts, forward), = sink.received
+    assert (mail_from, rcpts) == ("<>", list(ADMINS))
+    received = re.sub(rb"\r\n|\r|\n", b"\r\n", original.replace(b"\r\n", b"\n"))  # what LMTPClient sent: CRLF line ends
+    assert_forward_is_clean(forward, f"Unrecognized bounce for {verp}", received)
