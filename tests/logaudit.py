@@ -91,17 +91,17 @@ class LogAudit:
             return
         self._secrets += 1
         label = f"secret #{self._secrets}"
-        forms = {
-            text: "raw",
-            json.dumps(text)[1:-1]: "JSON-escaped",
-            repr(raw)[2:-1]: "bytes repr",
-            raw.hex(): "hex",
-            raw.hex().upper(): "hex",
-            base64.b64encode(raw).decode(): "base64",
-            base64.b64encode(raw).decode().rstrip("="): "base64",
-            base64.urlsafe_b64encode(raw).decode().rstrip("="): "base64url",
-        }
-        for form, encoding in forms.items():
+        forms = [
+            (text, "raw"),
+            (json.dumps(text)[1:-1], "JSON-escaped"),
+            (repr(raw)[2:-1], "bytes repr"),
+            (raw.hex(), "hex"),
+            (raw.hex().upper(), "hex"),
+            (base64.b64encode(raw).decode(), "base64"),
+            (base64.b64encode(raw).decode().rstrip("="), "base64"),
+            (base64.urlsafe_b64encode(raw).decode().rstrip("="), "base64url"),
+        ]
+        for form, encoding in forms:  # a form two encodings share keeps the first name
             self._add(form, f"{label} ({encoding})")
 
     def marker(self, text: str, what: str) -> None:
@@ -130,9 +130,21 @@ class LogAudit:
         self.findings.append(Finding(source, self.test, self._needles[match.group(0)], masked[start : start + EXCERPT]))
 
 
+def standard() -> LogAudit:
+    """An audit watching for the static secrets, the body sentences and the diagnostic text."""
+    audit = LogAudit()
+    for value in STATIC_SECRETS:
+        audit.secret(value)
+    for text in BODY_MARKERS:
+        audit.marker(text, "raw message body")
+    for text in DIAGNOSTIC_MARKERS:
+        audit.marker(text, "diagnostic text")
+    return audit
+
+
 # --- where the lines come from -------------------------------------------------------------
 
-SESSION = LogAudit()
+SESSION = standard()
 _active: list[LogAudit] = []  # empty until install(): benchmarks and scripts that import the helpers pay nothing
 
 
@@ -207,12 +219,6 @@ def install() -> Callable[[], None]:
     undo: list[Callable[[], None]] = []
     _active.append(SESSION)
     undo.append(lambda: _active.remove(SESSION))
-    for value in STATIC_SECRETS:
-        SESSION.secret(value)
-    for text in BODY_MARKERS:
-        SESSION.marker(text, "raw message body")
-    for text in DIAGNOSTIC_MARKERS:
-        SESSION.marker(text, "diagnostic text")
 
     def printed(original: Callable[..., None]) -> Callable[..., None]:
         def msg(self: Any, message: str) -> None:

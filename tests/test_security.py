@@ -24,7 +24,7 @@ import subprocess
 import sys
 import textwrap
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ from aiosmtpd.smtp import SMTP
 
 from tests import logaudit
 from tests.conftest import REPO, TEST_SECRET, VERP_DOMAIN, FakeClock, lmtp_port, make_config, shared_file, verp_address
-from tests.daemon_process import free_port, write_config_file
+from tests.daemon_process import write_config_file
 from tests.lmtp_client import LMTPClient, Reply
 from tests.messages import auto_reply, complaint, dsn, not_a_bounce
 from verpd import log
@@ -603,3 +603,78 @@ async def test_a_crafted_bounce_forwarded_over_lmtp_and_smtp_adds_no_header(
     assert (mail_from, rcpts) == ("<>", list(ADMINS))
     received = re.sub(rb"\r\n|\r|\n", b"\r\n", original.replace(b"\r\n", b"\n"))  # what LMTPClient sent: CRLF line ends
     assert_forward_is_clean(forward, f"Unrecognized bounce for {verp}", received)
+
+
+# --- 4. the log audit (tests/logaudit.py) catches what it is meant to -------------------------------------
+
+
+def test_log_audit_needles_occur_in_the_test_messages() -> None:
+    """Each body sentence the audit looks for is in the message tests/messages.py builds, and the diagnostic in its DSN:
+    the audit cannot silently look for text no test sends."""
+    bodies = [dsn("v@x.example"), not_a_bounce("v@x.example"), complaint("v@x.example"), auto_reply("v@x.example"), _crafted("")]
+    for marker, body in zip(logaudit.BODY_MARKERS, bodies, strict=True):
+        assert marker.encode() in body
+    assert all(marker.encode() in dsn("v@x.example") for marker in logaudit.DIAGNOSTIC_MARKERS)
+    assert TEST_SECRET in logaudit.STATIC_SECRETS
+
+
+def test_the_log_audit_flags_a_planted_leak_in_every_channel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A secret (raw, hex, base64, base64url) or raw message text logged through verpd's JSON logging, structlog's defaults,
+    capture_logs, the logging module or a daemon's stderr is a finding that names the channel and masks the secret; clean
+    lines are not."""
+    planted, in_config = b"planted-secret-for-the-audit-???", "planted-config-secret-for-the-audit-0123"  # base64 has a /, base64url a _
+    session_findings = len(logaudit.SESSION.findings)
+    with logaudit.redirected(logaudit.standard()) as audit:
+        Secret(planted)  # any Secret made during the run is watched for
+        write_config_file(tmp_path, verp={"secrets": [in_config]})  # and any a subprocess will read
+        logging.getLogger("some.library").warning("connecting with %s", base64.urlsafe_b64encode(planted).decode())
+        structlog.reset_defaults()
+        structlog.get_logger("t").info("defaults", key=planted.hex())
+        with structlog.testing.capture_logs():
+            structlog.get_logger("t").info("captured", key=base64.b64encode(planted).decode())
+        journal = JsonLog(planted)
+        structlog.get_logger("t").info("clean", rcpt="alice@example.org", user=42)
+        structlog.get_logger("t").error("leak", secret=planted.decode())
+        structlog.get_logger("t").info("body", excerpt=f"{logaudit.RAW_MARKER} and more")
+        structlog.get_logger("t").info("diagnostic", said="550 5.1.1 Recipient address rejected: User unknown")
+        logaudit.feed("daemon", json.dumps({"event": "config.loaded", "secrets": [in_config]}))
+    capsys.readouterr()
+    assert len(logaudit.SESSION.findings) == session_findings  # the planted leaks went to this audit only
+    found = [(f.source, f.what) for f in audit.findings]
+    assert found == [
+        ("logging", "secret #2 (base64url)"),  # #1 is tests/conftest.py's TEST_SECRET
+        ("structlog", "secret #2 (hex)"),
+        ("capture_logs", "secret #2 (base64)"),
+        ("structlog", "secret #2 (raw)"),
+        ("structlog", "raw message body"),
+        ("structlog", "diagnostic text"),
+        ("daemon", "secret #3 (raw)"),
+    ]
+    assert audit.lines == 8 and '"event": "clean"' in journal.text
+    assert not any(planted.decode() in f.excerpt or in_config in f.excerpt for f in audit.findings)
+
+
+def test_a_leak_in_any_test_fails_the_whole_run(tmp_path: Path) -> None:
+    """A run whose tests all pass fails (exit status 1) when one of them logged a secret, and the report names the test and
+    the kind of leak without repeating the secret."""
+    planted = "inner-planted-secret-0123456789"
+    (tmp_path / "test_inner.py").write_text(textwrap.dedent(f"""
+        import structlog
+        from verpd.config import Secret
+
+        def test_leaks():
+            Secret({planted.encode()!r})
+            structlog.get_logger().info("oops", value={planted!r})
+
+        def test_clean():
+            structlog.get_logger().info("fine", value=1)
+    """))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.logaudit", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'inner'}", "test_inner.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+    assert re.search(r"secret #\d+ \(raw\) in a structlog line of test_inner.py::test_leaks:", done.stdout)
+    assert "log audit FAILED: 1 of 2 log lines leak" in done.stdout
+    assert planted not in done.stdout.replace(f"Secret({planted.encode()!r})", "")
