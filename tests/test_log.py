@@ -84,14 +84,20 @@ def test_addresses_inside_any_field_follow_the_setting() -> None:
         pytest.param('"john smith"@example.com', id="quoted-local-part"),
         pytest.param('"j@s"@example.com', id="quoted-local-part-with-at"),
         pytest.param("user@[192.0.2.1]", id="address-literal"),
-        pytest.param("postmaster@localhost", id="single-label-domain"),
+        pytest.param("user@xn--80akhbyknj4f.xn--p1ai", id="punycode-domain"),
         pytest.param("a" * 70 + "@example.com", id="local-part-over-64"),
     ],
 )
 def test_every_form_of_an_address_is_pseudonymised_whole(address: str) -> None:
-    """A UTF-8 (RFC 6531), quoted or over-long local part and a UTF-8 or literal domain are matched whole: no part of the
-    local part reaches the log line, under "pseudonym" and "domain" alike."""
+    """A UTF-8 (RFC 6531), quoted or over-long local part and a UTF-8, punycode or literal domain are matched whole: no part
+    of the local part reaches the log line, under "pseudonym" and "domain" alike."""
     local, _, domain = address.rpartition("@")
     for mode, shown in (("pseudonym", r"h:[0-9a-f]{8}"), ("domain", r"\*")):
         diagnostic = _logged(mode, diagnostic=f"550 5.1.1 <{address}>: User unknown")["diagnostic"]
         assert re.fullmatch(rf"550 5\.1\.1 <{shown}@{re.escape(domain.lower())}>: User unknown", diagnostic), diagnostic
+
+
+def test_a_url_with_a_user_at_an_ip_address_is_left_alone() -> None:
+    """"user@" before an IP address and port (a database URL) is no mail address: the URL is logged as it is."""
+    url = "postgresql+asyncpg://verpd@127.0.0.1:5432/verpd"
+    assert _logged("pseudonym", database=url)["database"] == url

@@ -36,9 +36,10 @@ from verpd.config import LogConfig
 _NON_ASCII = "\u0080-\u0084\u0086-\u009f\u00a1-\u167f\u1681-\u1fff\u200b-\u2027\u202a-\u202e\u2030-\u205e\u2060-\u2fff\u3001-\U0010ffff"
 _ATEXT = rf"A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~\-{_NON_ASCII}"
 _LABEL = rf"[A-Za-z0-9{_NON_ASCII}](?:[A-Za-z0-9{_NON_ASCII}-]{{0,61}}[A-Za-z0-9{_NON_ASCII}])?"
+_TOP_LABEL = rf"(?![0-9]+(?![A-Za-z0-9{_NON_ASCII}-])){_LABEL}"  # not all digits: "user@127.0.0.1:5432" in a URL is no address
 _ADDRESS = re.compile(
     rf"(?<![{_ATEXT}])(?:[{_ATEXT}]++|\"(?:[^\"\\\r\n]|\\.){{1,256}}\")"
-    rf"@((?:{_LABEL}\.)*{_LABEL}|\[[^\[\]\s]{{1,64}}\])"
+    rf"@((?:{_LABEL}\.)+{_TOP_LABEL}|\[[^\[\]\s]{{1,64}}\])"
 )
 _PSEUDONYM_LABEL = b"verpd log pseudonym\x00"
 
