@@ -204,6 +204,11 @@ NATIVE_FORGERIES = [
     pytest.param(lambda n: n.signed(*n.segments[:2], _B36_MAX, n.segments[3]), NOT_OURS, id="signed-user-beyond-int64"),
     pytest.param(lambda n: n.signed(*n.segments[:3], "z" * 13), NOT_OURS, id="signed-time-beyond-year-9999"),
     pytest.param(lambda n: n.replace(2, "\uff14\uff12"), NOT_OURS, id="fullwidth-digits-in-user"),
+    pytest.param(lambda n: n.replace(2, " " + n.segments[2]), NOT_OURS, id="space-before-user"),
+    pytest.param(lambda n: n.replace(2, n.segments[2] + " "), NOT_OURS, id="space-after-user"),
+    pytest.param(lambda n: n.replace(2, n.segments[2][:1] + " " + n.segments[2][1:]), NOT_OURS, id="space-inside-user"),
+    pytest.param(lambda n: n.replace(3, "\t" + n.segments[3]), NOT_OURS, id="tab-before-time"),
+    pytest.param(lambda n: n.replace(4, " " + n.segments[4]), NOT_OURS, id="space-before-tag"),
     # Look-alikes.
     pytest.param(lambda n: n.replace(0, "w\u0456ki"), NOT_OURS, id="cyrillic-i-in-prefix"),
     pytest.param(lambda n: n.replace(1, "enw\u0456ki"), NOT_OURS, id="cyrillic-i-in-tenant"),
@@ -290,13 +295,15 @@ async def test_a_tenant_with_its_own_secret_cannot_be_forged_with_the_global_one
         pytest.param(lambda local: f"@a.example.net,@b.example.net:{local}@{VERP_DOMAIN}", id="source-route-of-two-hops"),
         pytest.param(lambda local: f"{local}@{VERP_DOMAIN.upper()}", id="upper-case-domain"),
         pytest.param(lambda local: f"{local.upper()}@{VERP_DOMAIN}", id="upper-case-native-local-part"),
+        pytest.param(lambda local: f" {local}@ {VERP_DOMAIN}", id="blanks-around-the-parts"),
     ],
 )
-async def test_an_rfc_5321_spelling_of_a_genuine_address_is_that_address_and_no_other(
+async def test_another_spelling_of_a_genuine_address_is_that_address_and_no_other(
     make_daemon, tmp_path: Path, clock: FakeClock, variant: Callable[[str], str]
 ) -> None:
-    """A spelling RFC 5321 defines as the same mailbox (quoted, source-routed, other case) is accepted as that mailbox: the
-    bounce is recorded under the canonical local part, so it names no identity the secret did not sign."""
+    """A spelling that names the same mailbox (RFC 5321: quoted, source-routed, other case; aiosmtpd also reads RFC 5322
+    blanks around the parts) is accepted as that mailbox: the bounce is recorded under the canonical local part, so no
+    spelling names an identity the secret did not sign."""
     config = make_config(tmp_path)
     daemon = await make_daemon(config)
     genuine = verp_address(config, clock, user=7)
