@@ -8,6 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
+from tests import logaudit
 from tests.conftest import REPO, config_dict
 
 
@@ -25,6 +26,7 @@ def write_config(tmp_path: Path, port: int, **sections: dict) -> Path:
 def write_config_file(tmp_path: Path, **sections: dict) -> Path:
     """The test configuration (``config_dict``) with ``sections`` merged in, as ``tmp_path/verpd.toml``."""
     data = config_dict(tmp_path, **sections)
+    logaudit.register_config(data)
     lines = []
     for section, values in data.items():
         lines.append(f"[{section}]")
@@ -56,6 +58,7 @@ class Process:
     async def _read_log(self) -> None:
         assert self.proc.stderr is not None
         async for line in self.proc.stderr:  # never let the pipe fill up and block the daemon
+            logaudit.feed("daemon", line.decode("utf-8", "replace"))
             async with self._arrived:
                 self.events.append(json.loads(line))
                 self._arrived.notify_all()

@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import structlog
 
 from tests.conftest import FakeClock, make_config, verp_address
@@ -71,3 +72,32 @@ def test_addresses_inside_any_field_follow_the_setting() -> None:
     assert hidden["diagnostic"] == f"550 5.1.1 <{hidden['address']}>: User unknown"
     assert _logged("domain", **fields)["addresses"] == ["*@example.net"]
     assert _logged("full", **fields)["address"] == "alice@example.org"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        pytest.param("jöhn.smith@example.com", id="smtputf8-local-part"),
+        pytest.param("jo\u0308hn@example.com", id="combining-mark-in-local-part"),
+        pytest.param("用户@例子.广告", id="smtputf8-local-part-and-domain"),
+        pytest.param("user@münchen.de", id="idn-domain"),
+        pytest.param('"john smith"@example.com', id="quoted-local-part"),
+        pytest.param('"j@s"@example.com', id="quoted-local-part-with-at"),
+        pytest.param("user@[192.0.2.1]", id="address-literal"),
+        pytest.param("user@xn--80akhbyknj4f.xn--p1ai", id="punycode-domain"),
+        pytest.param("a" * 70 + "@example.com", id="local-part-over-64"),
+    ],
+)
+def test_every_form_of_an_address_is_pseudonymised_whole(address: str) -> None:
+    """A UTF-8 (RFC 6531), quoted or over-long local part and a UTF-8, punycode or literal domain are matched whole: no part
+    of the local part reaches the log line, under "pseudonym" and "domain" alike."""
+    local, _, domain = address.rpartition("@")
+    for mode, shown in (("pseudonym", r"h:[0-9a-f]{8}"), ("domain", r"\*")):
+        diagnostic = _logged(mode, diagnostic=f"550 5.1.1 <{address}>: User unknown")["diagnostic"]
+        assert re.fullmatch(rf"550 5\.1\.1 <{shown}@{re.escape(domain.lower())}>: User unknown", diagnostic), diagnostic
+
+
+def test_a_url_with_a_user_at_an_ip_address_is_left_alone() -> None:
+    """"user@" before an IP address and port (a database URL) is no mail address: the URL is logged as it is."""
+    url = "postgresql+asyncpg://verpd@127.0.0.1:5432/verpd"
+    assert _logged("pseudonym", database=url)["database"] == url

@@ -27,9 +27,20 @@ import structlog
 
 from verpd.config import LogConfig
 
-# An address as it appears in text: a dot-atom-ish local part, "@", a dotted domain. Quoted
-# local parts are rare in bounces; their unquoted tail is still hidden by the match.
-_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})")
+# An address as it appears in text: a local part (dot-atom-ish, or quoted), "@", a domain (labels,
+# or an address literal). SMTPUTF8 (RFC 6531) allows any non-ASCII character in both, so those
+# count as address characters (Unicode spaces end an address); otherwise "jöhn@example.com"
+# would leak "jö" and "user@münchen.de" would not be hidden at all. The local part starts
+# where its run of characters starts (the look-behind) and is taken whole (possessive), so a
+# long run is neither half-shown nor scanned again from each of its characters.
+_NON_ASCII = "\u0080-\u0084\u0086-\u009f\u00a1-\u167f\u1681-\u1fff\u200b-\u2027\u202a-\u202e\u2030-\u205e\u2060-\u2fff\u3001-\U0010ffff"
+_ATEXT = rf"A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~\-{_NON_ASCII}"
+_LABEL = rf"[A-Za-z0-9{_NON_ASCII}](?:[A-Za-z0-9{_NON_ASCII}-]{{0,61}}[A-Za-z0-9{_NON_ASCII}])?"
+_TOP_LABEL = rf"(?![0-9]+(?![A-Za-z0-9{_NON_ASCII}-])){_LABEL}"  # not all digits: "user@127.0.0.1:5432" in a URL is no address
+_ADDRESS = re.compile(
+    rf"(?<![{_ATEXT}])(?:[{_ATEXT}]++|\"(?:[^\"\\\r\n]|\\.){{1,256}}\")"
+    rf"@((?:{_LABEL}\.)+{_TOP_LABEL}|\[[^\[\]\s]{{1,64}}\])"
+)
 _PSEUDONYM_LABEL = b"verpd log pseudonym\x00"
 
 
