@@ -197,11 +197,12 @@ def flush_suppressed(*, everything: bool = False) -> None:
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure(config: LogConfig, stream: TextIO | None = None, *, key: bytes = b"") -> None:
-    """Set up structlog (and the stdlib bridge) for the whole process; ``key``: :func:`pseudonym_key`."""
+def configure(config: LogConfig, stream: TextIO | None = None, *, key: bytes = b"", clock: Callable[[], float] = time.monotonic) -> None:
+    """Set up structlog (and the stdlib bridge) for the whole process; ``key``: :func:`pseudonym_key`;
+    ``clock``: the rate limiter's (monotonic seconds)."""
     global _limiter
     renderer: Any = structlog.processors.JSONRenderer() if config.format == "json" else structlog.dev.ConsoleRenderer(colors=False)
-    _limiter = RateLimiter()
+    _limiter = RateLimiter(clock=clock)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
