@@ -29,6 +29,7 @@ from verpd.config import Config
 
 HOST = "127.0.0.1"
 LEGIT_BOUND = 5.0  # seconds: the legitimate client's 250 arrives within this while any attack runs
+MIN_ATTACK = 1.0  # seconds: a quick attack is repeated until it has run this long, so legitimate deliveries overlap it
 MIB = 1 << 20
 
 # The daemon under attack: limits small enough that each case reaches its limit in seconds.
@@ -224,6 +225,14 @@ async def attack_beside_legit(target: Target, case: Case) -> Outcome:
     return Outcome(case, attack, seen)
 
 
+async def repeated(once: Callable[[], Awaitable[Any]]) -> list[Any]:
+    """``once()`` again and again until MIN_ATTACK seconds have passed; what each round returned."""
+    rounds, begun = [], time.monotonic()
+    while not rounds or time.monotonic() - begun < MIN_ATTACK:
+        rounds.append(await once())
+    return rounds
+
+
 class Raw:
     """A bare connection: what an attacker writes and reads, byte for byte."""
 
@@ -328,9 +337,12 @@ async def command_flood(target: Target, connections: int = 5) -> Attack:
         raw.close()
         return lines
 
-    raws = [await Raw.open(target) for _ in range(connections)]
-    results = await asyncio.gather(*(flood(raw) for raw in raws))
-    return Attack(f"{connections} x {noops:,} pipelined NOOPs", {"lines": results})
+    async def once() -> list[list[str]]:
+        raws = [await Raw.open(target) for _ in range(connections)]
+        return await asyncio.gather(*(flood(raw) for raw in raws))
+
+    rounds = await repeated(once)
+    return Attack(f"{len(rounds) * connections} connections x {noops:,} pipelined NOOPs", {"lines": [lines for r in rounds for lines in r]})
 
 
 async def data_trickle(target: Target, connections: int = 5) -> Attack:
@@ -374,6 +386,23 @@ async def connection_flood(target: Target, extra: int = 200) -> Attack:
     return Attack(f"{cap - 1} held + {extra} extra connections", {"answers": answers, "after": [r.code for r in data]})
 
 
+async def connection_burst(target: Target, connections: int = 2_000) -> Attack:
+    """``connections`` opened at once, beyond max_connections and asyncio's default backlog (100): every one is
+    greeted, 220 or 421 4.3.2, within seconds (none waits unanswered in the queue)."""
+
+    async def first_line() -> tuple[str, float]:
+        begun = time.monotonic()
+        reader, writer = await asyncio.open_connection(HOST, target.port)
+        try:
+            line = await asyncio.wait_for(reader.readline(), 30)
+        finally:
+            writer.close()
+        return line.decode().rstrip("\r\n"), time.monotonic() - begun
+
+    results = await asyncio.gather(*(first_line() for _ in range(connections)))
+    return Attack(f"{connections:,} connections at once", {"first_lines": [r[0] for r in results], "seconds": [r[1] for r in results]})
+
+
 def _rcpt_lines(addresses: list[str]) -> bytes:
     return b"".join(f"RCPT TO:<{a}>\r\n".encode() for a in addresses)
 
@@ -381,13 +410,19 @@ def _rcpt_lines(addresses: list[str]) -> bytes:
 async def many_recipients(target: Target, recipients: int = 10_000) -> Attack:
     """One transaction naming 10,000 valid recipients, pipelined: 250 up to max_recipients, then 452, then 421 4.7.0."""
     valid = [target.verp() for _ in range(int(target.server["max_recipients"]))]
-    raw = await Raw.open(target)
-    await raw.send(b"MAIL FROM:<>\r\n")
-    assert (await raw.reply()).startswith("250")
-    await raw.send_ignoring_close(_rcpt_lines([valid[i % len(valid)] for i in range(recipients)]))
-    lines = await raw.replies_until_closed()
-    raw.close()
-    return Attack(f"{recipients:,} RCPTs in one transaction", {"lines": lines})
+    pipelined = _rcpt_lines([valid[i % len(valid)] for i in range(recipients)])
+
+    async def once() -> list[str]:
+        raw = await Raw.open(target)
+        await raw.send(b"MAIL FROM:<>\r\n")
+        assert (await raw.reply()).startswith("250")
+        await raw.send_ignoring_close(pipelined)
+        lines = await raw.replies_until_closed()
+        raw.close()
+        return lines
+
+    rounds = await repeated(once)
+    return Attack(f"{len(rounds)} transactions of {recipients:,} RCPTs", {"rounds": rounds})
 
 
 async def invalid_recipients(target: Target, recipients: int = 10_000) -> Attack:
@@ -414,8 +449,8 @@ async def error_flood(target: Target, lines: int = 5_000) -> Attack:
     await unknown_raw.send_ignoring_close(b"".join(f"XYZZY{i} plugh\r\n".encode() for i in range(100)))
     unknown = await unknown_raw.replies_until_closed()
     unknown_raw.close()
-    sent, closes, per_connection = 0, [], []
-    while sent < lines:
+    sent, closes, per_connection, begun = 0, [], [], time.monotonic()
+    while sent < lines or time.monotonic() - begun < MIN_ATTACK:
         raw = await Raw.open(target)
         await raw.send_ignoring_close("\u00e9\u00e8\u00ff garbage \u2603\r\n".encode() * 100)
         replies = await raw.replies_until_closed()
@@ -424,45 +459,54 @@ async def error_flood(target: Target, lines: int = 5_000) -> Attack:
         sent += len(errors)
         per_connection.append(len(errors))
         closes.append(replies[-1] if replies else "")
-    return Attack(f"100 unknown commands + {sent:,} non-ASCII lines over {len(closes)} connections",
+    return Attack(f"100 unknown commands, {sent:,} non-ASCII lines over {len(closes)} connections",
                   {"unknown": unknown, "errors": per_connection, "closes": closes})
 
 
 async def long_lines(target: Target) -> Attack:
     """A 1 MiB + 1 byte line in a body for three recipients (554 5.6.0 each), then as a command line (500), then a NOOP."""
-    verps = [target.verp() for _ in range(3)]
-    client = await LMTPClient.connect(HOST, target.port)
-    assert (await client.mail()).code == 250
-    for verp in verps:
-        assert (await client.rcpt(verp)).code == 250
-    start = await client.command("DATA")
-    assert start.code == 354, start
-    client.writer.write(b"Subject: long\r\n\r\n" + b"x" * (MIB + 1) + b"\r\n.\r\n")
-    data = [await client.read_reply() for _ in verps]
-    command = await client.command("NOOP " + "y" * (MIB + 1))
-    after = await client.command("NOOP")
-    await client.close()
-    return Attack("2 lines of 1 MiB + 1 byte", {"data": [str(r)[:9] for r in data], "command": command.code, "after": after.code})
+
+    async def once() -> dict[str, Any]:
+        verps = [target.verp() for _ in range(3)]
+        client = await LMTPClient.connect(HOST, target.port)
+        assert (await client.mail()).code == 250
+        for verp in verps:
+            assert (await client.rcpt(verp)).code == 250
+        start = await client.command("DATA")
+        assert start.code == 354, start
+        client.writer.write(b"Subject: long\r\n\r\n" + b"x" * (MIB + 1) + b"\r\n.\r\n")
+        data = [await client.read_reply() for _ in verps]
+        command = await client.command("NOOP " + "y" * (MIB + 1))
+        after = await client.command("NOOP")
+        await client.close()
+        return {"data": [str(r)[:9] for r in data], "command": command.code, "after": after.code}
+
+    rounds = await repeated(once)
+    return Attack(f"{2 * len(rounds)} lines of 1 MiB + 1 byte", {"rounds": rounds})
 
 
 async def binary_data(target: Target) -> Attack:
     """NULs and 8-bit bytes in commands and addresses, then a body full of them: the session stays in step and the body gets 250."""
-    raw = await Raw.open(target)
     commands = [b"MA\x00IL FROM:<>\r\n", b"\xff\xfe\xfd\r\n", b"RCPT TO:<\x00@bounces.example.org>\r\n", b"MAIL FROM:<\xe9t\xe9@example.net>\r\n"]
-    answers = []
-    for command in commands:
-        await raw.send(command)
-        answers.append(await raw.reply())
-    verp = target.verp()
-    await raw.send(f"RCPT TO:<{verp}>\r\nRCPT TO:<\xe9\u00ff@bounces.example.org>\r\nDATA\r\n".encode())
-    answers += [await raw.reply() for _ in range(3)]
     body = b"Subject: \xff\xfe binary\r\n\r\n" + b"".join(bytes(range(256)).replace(b"\r", b"").replace(b"\n", b"") + b"\x00\r\n" for _ in range(64))
-    await raw.send(body + b".\r\n")
-    data = await raw.reply()
-    await raw.send(b"NOOP\r\n")
-    after = await raw.reply()
-    raw.close()
-    return Attack("4 binary commands + 16 KiB of binary body", {"answers": answers, "data": data, "after": after})
+
+    async def once() -> dict[str, Any]:
+        raw = await Raw.open(target)
+        answers = []
+        for command in commands:
+            await raw.send(command)
+            answers.append(await raw.reply())
+        await raw.send(f"RCPT TO:<{target.verp()}>\r\nRCPT TO:<\xe9\u00ff@bounces.example.org>\r\nDATA\r\n".encode())
+        answers += [await raw.reply() for _ in range(3)]
+        await raw.send(body + b".\r\n")
+        data = await raw.reply()
+        await raw.send(b"NOOP\r\n")
+        after = await raw.reply()
+        raw.close()
+        return {"answers": answers, "data": data, "after": after}
+
+    rounds = await repeated(once)
+    return Attack(f"{len(rounds)} sessions of 4 binary commands and 16 KiB of binary body", {"rounds": rounds})
 
 
 def large_dsn(verp: str, recipients: int) -> bytes:
@@ -480,12 +524,16 @@ def large_dsn(verp: str, recipients: int) -> bytes:
 
 async def dsn_many_blocks(target: Target, recipients: int = 10_000) -> Attack:
     """A DSN naming 10,000 failed recipients: accepted with 250, at most parse.max_recipients reported."""
-    verp = target.verp()
-    message = large_dsn(verp, recipients)
-    client = await LMTPClient.connect(HOST, target.port)
-    _, data = await client.deliver(message, [verp])
-    await client.close()
-    return Attack(f"a DSN of {recipients:,} recipient blocks ({len(message) / MIB:.1f} MiB)", {"data": [str(r)[:9] for r in data]})
+    async def once() -> list[str]:
+        verp = target.verp()
+        client = await LMTPClient.connect(HOST, target.port)
+        _, data = await client.deliver(large_dsn(verp, recipients), [verp])
+        await client.close()
+        return [str(r)[:9] for r in data]
+
+    size = len(large_dsn(target.verp(), recipients)) / MIB
+    rounds = await repeated(once)
+    return Attack(f"{len(rounds)} DSNs of {recipients:,} recipient blocks ({size:.1f} MiB each)", {"data": rounds})
 
 
 async def descriptor_exhaustion(target: Target, connections: int = 150) -> Attack:
@@ -509,6 +557,7 @@ CASES = [
     Case("NOOP flood", command_flood),
     Case("slowloris: DATA body", data_trickle),
     Case("connection flood", connection_flood, server={"connection_lifetime": "60s", "idle_timeout": "30s"}, persistent=True),
+    Case("connection burst", connection_burst, server={"max_connections": 200, "backlog": 1024}, persistent=True),
     Case("10,000 RCPTs, one transaction", many_recipients),
     Case("10,000 invalid RCPTs", invalid_recipients),
     Case("garbage and non-ASCII lines", error_flood),
