@@ -336,3 +336,18 @@ async def test_connection_lifetime_lets_the_transaction_under_way_finish(make_da
     assert str(reply).startswith("421 4.4.2") and "too long" in reply.text
     client.writer.close()
     assert await bounce_count(daemon) == 1
+
+
+def test_the_readme_reply_table_names_every_reply_verpd_gives() -> None:
+    """Each reply in verpd.lmtp (code and enhanced status) has a row in README's "How verpd answers the MTA"."""
+    import re
+
+    from tests.conftest import REPO
+    from verpd import lmtp
+
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("## How verpd answers the MTA", 1)[1].split("\n\n", 2)[1]
+    replies = {v for v in vars(lmtp).values() if isinstance(v, str) and re.match(r"\d{3} \d\.", v)}
+    replies |= set(lmtp._RCPT_REJECTIONS.values()) | set(lmtp._DATA_OK.values()) | set(lmtp._ENGINE_REPLIES.values())
+    codes = {" ".join(reply.split()[:2]) for reply in replies}
+    assert len(codes) >= 12 and [c for c in sorted(codes) if f"`{c}" not in table] == []
