@@ -36,6 +36,14 @@ def write_config_file(tmp_path: Path, **sections: dict) -> Path:
     return path
 
 
+# Sets RLIMIT_NOFILE to argv[1], then execs Python with the rest of the command line.
+_LIMIT_FILES = """\
+import os, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[1])))
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
+
+
 class Process:
     """``python -m verpd serve`` in a subprocess; its JSON log lines are read continuously."""
 
@@ -46,9 +54,11 @@ class Process:
         self._reader = asyncio.create_task(self._read_log())
 
     @classmethod
-    async def start(cls, config_path: Path) -> Process:
+    async def start(cls, config_path: Path, *, nofile: int | None = None) -> Process:
+        """Start it and wait for ``server.started``; ``nofile``: its RLIMIT_NOFILE (soft and hard)."""
+        prefix = [] if nofile is None else ["-c", _LIMIT_FILES, str(nofile)]
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "verpd", "--config", str(config_path), "serve",
+            sys.executable, *prefix, "-m", "verpd", "--config", str(config_path), "serve",
             cwd=REPO, stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
         )
         process = cls(proc)

@@ -1,6 +1,6 @@
 """``make bench``: run the benchmarks and print their figures.
 
-    python -m tests.bench [corpus] [parse] [lmtp] [ingest] [crash] [--sessions N] [--messages N] [--kills N] [--corpus DIR] [--repeat N] [--recipients N]
+    python -m tests.bench [corpus] [parse] [lmtp] [ingest] [crash] [hostile] [--case WORD] [--sessions N] [--messages N] [--kills N] [--corpus DIR] [--repeat N] [--recipients N]
 
 Benchmarks measure; they never assert a timing (targets live here, not in unit tests).
 """
@@ -12,10 +12,10 @@ import asyncio
 import os
 from pathlib import Path
 
-from tests.bench import bench_corpus, bench_crash, bench_ingest, bench_lmtp, bench_parse
+from tests.bench import bench_corpus, bench_crash, bench_hostile, bench_ingest, bench_lmtp, bench_parse
 from tests.conftest import shared_dir
 
-BENCHMARKS = ("corpus", "parse", "lmtp", "ingest", "crash")
+BENCHMARKS = ("corpus", "parse", "lmtp", "ingest", "crash", "hostile")
 
 
 def main() -> None:
@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="parse: how many times each message is parsed per run")
     parser.add_argument("--rounds", type=int, default=3, help="parse: runs per parser (the median is reported)")
     parser.add_argument("--recipients", type=int, default=100_000, help="parse: recipient blocks of the large DSN timed on its own")
+    parser.add_argument("--case", action="append", metavar="WORD", help="hostile: only the cases whose name contains WORD (repeatable)")
     args = parser.parse_args()
     which = args.which or list(BENCHMARKS)
     unknown = set(which) - set(BENCHMARKS)
@@ -54,6 +55,8 @@ def main() -> None:
         asyncio.run(bench_ingest.run(args.messages))
     if "crash" in which and not bench_crash.run(args.sessions or 10, args.messages, args.kills, args.postgres):
         raise SystemExit("crash: the database does not match the ledger (PROBLEM lines above)")
+    if "hostile" in which:
+        asyncio.run(bench_hostile.run(args.case))
 
 
 main()
