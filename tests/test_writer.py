@@ -397,9 +397,6 @@ async def test_a_postgresql_server_that_does_not_answer_within_statement_timeout
     """A statement the client gives up on (asyncpg's command_timeout = database.statement_timeout) fails its unit with StoreError, like any database failure."""
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite has no client-side statement timeout")
-    request.applymarker(pytest.mark.xfail(strict=True, raises=TimeoutError, reason=(
-        "store.py bug: Store.run on PostgreSQL wraps only SQLAlchemyError; asyncpg's client-side timeout arrives as TimeoutError, "
-        "which the outbox worker and the pruner (except StoreError) do not catch")))
 
     def waits_past_the_client(tx: Transaction) -> int:  # only the client's timeout (1 s) can end this wait
         tx.conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
@@ -596,3 +593,21 @@ asyncio.run(main())
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+async def test_sqlite_reads_do_not_wait_for_the_write_lock(tmp_path: Path) -> None:
+    """While another program holds SQLite's write lock, reads (the CLI's listings, /healthz, the watchdog's SELECT 1)
+    answer at once: they begin deferred, never BEGIN IMMEDIATE."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/verpd.sqlite3"
+    engine = create_engine(url, busy_timeout=5)
+    await init_schema(engine)
+    store = Store(engine)
+    try:
+        async with write_lock(url):
+            started = time.monotonic()
+            assert await store.list_bounces() == []
+            await store.ping()
+            assert time.monotonic() - started < 2.5  # a locked BEGIN IMMEDIATE would wait busy_timeout (5 s)
+    finally:
+        await store.close()
+        await engine.dispose()
