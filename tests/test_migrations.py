@@ -289,3 +289,31 @@ async def test_ingest_leaves_the_message_with_the_mta_while_the_schema_is_outdat
     done = verpd("--config", str(config), "ingest", verp, stdin=dsn(verp))
     assert done.returncode == 75 and b"run verpd db upgrade" in done.stderr and b"the MTA will retry" in done.stderr
     assert await schema_state(engine) is SchemaState.OUTDATED
+
+
+def test_head_names_the_newest_revision_in_versions() -> None:
+    """migrations.HEAD, the revision a current database is recognised by without Alembic, is Alembic's own head:
+    a new revision in versions/ must move it."""
+    assert migrations.HEAD == migrations.head()
+
+
+def test_a_current_database_is_opened_without_loading_alembic(tmp_path: Path) -> None:
+    """serve and the commands on a database already at head never import Alembic (about 10 MiB of memory)."""
+    import subprocess
+    import sys
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/verpd.sqlite3"
+    program = (
+        "import asyncio, sys\n"
+        "from verpd.store import create_engine, ensure_schema\n"
+        "async def main(made):\n"
+        "    engine = create_engine(sys.argv[1])\n"
+        "    await ensure_schema(engine, auto_upgrade=False)\n"
+        "    await engine.dispose()\n"
+        "asyncio.run(main(sys.argv[2]))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+    made = subprocess.run([sys.executable, "-c", program, url, "create"], capture_output=True, text=True, check=True)
+    assert made.stdout.strip() != "[]"  # creating the schema runs the migrations: Alembic is needed then
+    opened = subprocess.run([sys.executable, "-c", program, url, "open"], capture_output=True, text=True, check=True)
+    assert opened.stdout.strip() == "[]", opened.stdout

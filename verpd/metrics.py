@@ -12,6 +12,9 @@ counted from the pipeline's event lines, which it emits only after the commit
 
     verpd_sessions_opened_total{protocol}         LMTP/SMTP connections accepted
     verpd_sessions_open{protocol}                 LMTP/SMTP connections open now
+    verpd_sessions_limited_total{limit}           connections refused (max_connections) or closed by a
+                                                  server limit: idle_timeout, data_timeout, connection_lifetime,
+                                                  max_commands, max_errors, shutdown
     verpd_recipients_total{intake, outcome}       each recipient checked: accepted, not_ours,
                                                   bad_signature, expired, future, refused_client, error
     verpd_http_requests_total{endpoint, status}   HTTP requests answered
@@ -44,6 +47,7 @@ __all__ = [
     "REGISTRY",
     "SESSIONS_OPENED",
     "SESSIONS_OPEN",
+    "SESSIONS_LIMITED",
     "RECIPIENTS",
     "HTTP_REQUESTS",
     "MESSAGES",
@@ -73,6 +77,9 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 SESSIONS_OPENED = Counter("verpd_sessions_opened", "LMTP/SMTP connections accepted.", ["protocol"], registry=REGISTRY)
 SESSIONS_OPEN = Gauge("verpd_sessions_open", "LMTP/SMTP connections open now.", ["protocol"], registry=REGISTRY)
+SESSIONS_LIMITED = Counter(
+    "verpd_sessions_limited", "LMTP/SMTP connections refused or closed with a 421 by a server limit, by limit.", ["limit"], registry=REGISTRY
+)
 RECIPIENTS = Counter(
     "verpd_recipients", "Recipients checked at RCPT (or taken from the To header over HTTP), by outcome.", ["intake", "outcome"], registry=REGISTRY
 )

@@ -84,7 +84,9 @@ async def run(messages: int = 2000, stored: int = 1_000_000, rounds: int = 6) ->
             return address
 
         empty_port, stored_port = free_port(), free_port()
-        empty = await Process.start(write_config(empty_dir, empty_port))
+        empty_config = write_config(empty_dir, empty_port)
+        _run([sys.executable, "-m", "verpd", "--config", str(empty_config), "db", "upgrade"])  # as ingest: serve is a restart, never loading Alembic
+        empty = await Process.start(empty_config)
         full = await Process.start(write_config(stored_dir, stored_port))
         try:
             daemons = [("empty", empty_port, recipients()), ("stored", stored_port, recipients())]
