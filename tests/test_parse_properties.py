@@ -136,3 +136,19 @@ def test_memory_for_deep_nesting_does_not_grow_with_the_depth() -> None:
     finally:
         tracemalloc.stop()
     assert peak <= 8 * len(raw), f"peak {peak / 1e6:.1f} MB for {len(raw) / 1e6:.1f} MB"
+
+
+def test_memory_for_a_header_folded_over_many_lines_stays_a_small_multiple_of_its_size() -> None:
+    """A header folded over half a million short lines costs memory of a few times its size.
+
+    Found by tests/fuzz.py: the header block's regular expressions kept a backtracking
+    record per continuation line, and such a megabyte header peaked at 100 times its size.
+    """
+    raw = b"From: MAILER-DAEMON@example.com\nSubject: x\nX-Long: " + b"\n " * 500_000 + b"\n\nbody\n"
+    tracemalloc.start()
+    try:
+        parse(raw)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= 8 * len(raw), f"peak {peak / 1e6:.1f} MB for {len(raw) / 1e6:.1f} MB"

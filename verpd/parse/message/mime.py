@@ -228,9 +228,12 @@ def _message(text: str, start: int, end: int, depth: int, default_type: str = "t
 
 
 # A header block every line of which is a field or a continuation, ended by an empty line
-# or by the end of the text (a delivery-status block, a part with headers only).
-_PLAIN_BLOCK = re.compile(r"((?:[\041-\071\073-\176]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+)(?:\n|\Z)")
-_FIELD = re.compile(r"([\041-\071\073-\176]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)")
+# or by the end of the text (a delivery-status block, a part with headers only). The
+# quantifiers are possessive (nothing after them could match what they gave back): a
+# repeated group otherwise keeps a backtracking record per repetition, about 80 bytes
+# per line, so a header folded over a million short lines cost 100 times its size.
+_PLAIN_BLOCK = re.compile(r"((?:[\041-\071\073-\176]++:[^\n]*+\n(?:[ \t][^\n]*+\n)*+)++)(?:\n|\Z)")
+_FIELD = re.compile(r"([\041-\071\073-\176]++):[ \t]*+([^\n]*+(?:\n[ \t][^\n]*+)*+)")
 _LINES = re.compile(r"[^\n]*\n|[^\n]+$")
 
 
