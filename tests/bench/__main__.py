@@ -1,8 +1,10 @@
 """``make bench``: run the benchmarks and print their figures.
 
-    python -m tests.bench [corpus] [parse] [lmtp] [ingest] [--sessions N] [--messages N] [--corpus DIR] [--repeat N] [--recipients N]
+    python -m tests.bench [corpus] [parse] [lmtp] [ingest] [fuzz] [--sessions N] [--messages N] [--corpus DIR] [--repeat N] [--recipients N]
+                          [--inputs N] [--targets T,...] [--atheris]
 
 Benchmarks measure; they never assert a timing (targets live here, not in unit tests).
+``fuzz`` is the exception that checks: it exits non-zero when a fuzz target failed.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from pathlib import Path
 
-from tests.bench import bench_corpus, bench_ingest, bench_lmtp, bench_parse
+from tests.bench import bench_corpus, bench_fuzz, bench_ingest, bench_lmtp, bench_parse
 from tests.conftest import shared_dir
 
-BENCHMARKS = ("corpus", "parse", "lmtp", "ingest")
+BENCHMARKS = ("corpus", "parse", "lmtp", "ingest", "fuzz")
 
 
 def main() -> None:
@@ -31,6 +34,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="parse: how many times each message is parsed per run")
     parser.add_argument("--rounds", type=int, default=3, help="parse: runs per parser (the median is reported)")
     parser.add_argument("--recipients", type=int, default=100_000, help="parse: recipient blocks of the large DSN timed on its own")
+    parser.add_argument("--inputs", type=int, default=100_000, help="fuzz: inputs in all, shared among the targets (default: 10^5)")
+    parser.add_argument("--targets", default=",".join(bench_fuzz.SHARES), help=f"fuzz: the targets to run (default: {','.join(bench_fuzz.SHARES)})")
+    parser.add_argument("--atheris", action="store_true", help="fuzz: let atheris (libFuzzer) choose the bytes hypothesis turns into inputs")
     args = parser.parse_args()
     which = args.which or list(BENCHMARKS)
     unknown = set(which) - set(BENCHMARKS)
@@ -50,6 +56,12 @@ def main() -> None:
         bench_lmtp.run_postgres(args.sessions, args.messages, args.postgres)
     if "ingest" in which:
         asyncio.run(bench_ingest.run(args.messages))
+    if "fuzz" in which:
+        targets = [t for t in args.targets.split(",") if t]
+        if set(targets) - set(bench_fuzz.SHARES):
+            parser.error(f"unknown fuzz target(s): {', '.join(sorted(set(targets) - set(bench_fuzz.SHARES)))}")
+        if not bench_fuzz.run(args.inputs, targets, args.atheris):
+            sys.exit(1)
 
 
 main()
