@@ -27,6 +27,11 @@ VERP_DOMAIN = "bounces.example.org"
 TEST_SECRET = "test-secret-not-for-production-0123456789"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Audit every log line of the run for secrets and raw message text (tests/logaudit.py)."""
+    config.pluginmanager.import_plugin("tests.logaudit")
+
+
 def shared_dir() -> Path:
     """Where the shared reference data lives: $VERPD_SHARED or ../shared beside the checkout."""
     return Path(os.environ.get("VERPD_SHARED", REPO.parent / "shared"))
@@ -151,7 +156,9 @@ async def store(database_url: str) -> AsyncIterator[Store]:
     """A store over the test's fresh database (schema created), on each backend."""
     engine = create_engine(database_url)
     await init_schema(engine)
-    yield Store(engine)
+    store = Store(engine)
+    yield store
+    await store.close()
     await engine.dispose()
 
 

@@ -8,6 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
+from tests import logaudit
 from tests.conftest import REPO, config_dict
 
 
@@ -25,6 +26,7 @@ def write_config(tmp_path: Path, port: int, **sections: dict) -> Path:
 def write_config_file(tmp_path: Path, **sections: dict) -> Path:
     """The test configuration (``config_dict``) with ``sections`` merged in, as ``tmp_path/verpd.toml``."""
     data = config_dict(tmp_path, **sections)
+    logaudit.register_config(data)
     lines = []
     for section, values in data.items():
         lines.append(f"[{section}]")
@@ -32,6 +34,14 @@ def write_config_file(tmp_path: Path, **sections: dict) -> Path:
     path = tmp_path / "verpd.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+# Sets RLIMIT_NOFILE to argv[1], then execs Python with the rest of the command line.
+_LIMIT_FILES = """\
+import os, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[1])))
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
 
 
 class Process:
@@ -44,9 +54,11 @@ class Process:
         self._reader = asyncio.create_task(self._read_log())
 
     @classmethod
-    async def start(cls, config_path: Path) -> Process:
+    async def start(cls, config_path: Path, *, nofile: int | None = None) -> Process:
+        """Start it and wait for ``server.started``; ``nofile``: its RLIMIT_NOFILE (soft and hard)."""
+        prefix = [] if nofile is None else ["-c", _LIMIT_FILES, str(nofile)]
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "verpd", "--config", str(config_path), "serve",
+            sys.executable, *prefix, "-m", "verpd", "--config", str(config_path), "serve",
             cwd=REPO, stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
         )
         process = cls(proc)
@@ -56,6 +68,7 @@ class Process:
     async def _read_log(self) -> None:
         assert self.proc.stderr is not None
         async for line in self.proc.stderr:  # never let the pipe fill up and block the daemon
+            logaudit.feed("daemon", line.decode("utf-8", "replace"))
             async with self._arrived:
                 self.events.append(json.loads(line))
                 self._arrived.notify_all()

@@ -42,7 +42,7 @@ class LMTPClient:
         lines = []
         while True:
             line = await asyncio.wait_for(self.reader.readline(), timeout)
-            if not line:
+            if not line.endswith(b"\n"):  # EOF, or a line cut short by a closed connection: no reply
                 raise ConnectionError("server closed the connection")
             text = line.decode("utf-8", "replace").rstrip("\r\n")
             lines.append(text[4:])

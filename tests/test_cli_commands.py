@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import logaudit
 from tests.conftest import REPO, FakeClock, make_config
 from tests.daemon_process import write_config_file
 from tests.messages import complaint, dsn
@@ -28,8 +29,11 @@ COMMANDS = [
 
 def verpd(*argv: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     """The real program: ``python -m verpd ARGV`` in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "verpd", *argv], input=stdin, capture_output=True, cwd=REPO, timeout=120,
+    done = subprocess.run([sys.executable, "-m", "verpd", *argv], input=stdin, capture_output=True, cwd=REPO, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
+    for line in done.stderr.decode("utf-8", "replace").splitlines():
+        logaudit.feed("cli", line)
+    return done
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))

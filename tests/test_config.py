@@ -117,6 +117,13 @@ BAD_FILES = [
     pytest.param({"server": {"lmtp": '"127.0.0.1:70000"'}}, "server.lmtp", ["port 70000 is out of range"], id="port-out-of-range"),
     pytest.param({"server": {"smtp": '"::1:25"'}}, "server.smtp", ["HOST:PORT", '"[::1]:8024"'], id="ipv6-without-brackets"),
     pytest.param({"server": {"allowed_clients": '["10.0.0.0/8", "office"]'}}, "server.allowed_clients[1]", ["'office'", "CIDR network such as 127.0.0.1/32"], id="allowed-client-not-a-network"),
+    pytest.param({"server": {"max_connections": "0"}}, "server.max_connections", ["whole number of at least 1", "got 0"], id="zero-max-connections"),
+    pytest.param({"server": {"backlog": "100000"}}, "server.backlog", ["from 1 to 65535", "somaxconn", "got 100000"], id="backlog-too-large"),
+    pytest.param({"server": {"idle_timeout": '"0s"'}}, "server.idle_timeout", ["at least one second", '"60s"'], id="zero-idle-timeout"),
+    pytest.param({"server": {"data_timeout": "0.5"}}, "server.data_timeout", ["at least one second", '"2m"'], id="sub-second-data-timeout"),
+    pytest.param({"server": {"connection_lifetime": '"forever"'}}, "server.connection_lifetime", ['"7d"', "'forever'"], id="bad-lifetime"),
+    pytest.param({"server": {"max_commands": "1.5"}}, "server.max_commands", ["whole number of at least 1"], id="fractional-max-commands"),
+    pytest.param({"server": {"max_errors": "-1"}}, "server.max_errors", ["whole number of at least 1", "got -1"], id="negative-max-errors"),
     pytest.param({"database": {"url": '"mysql://verpd@db/verpd"'}}, "database.url", ["unsupported database 'mysql'", "sqlite+aiosqlite:///PATH", "postgresql+asyncpg://"], id="mysql-url"),
     pytest.param({"database": {"url": '"sqlite+aiosqlite:///:memory:"'}}, "database.url", ["in-memory", "give a file path"], id="in-memory-sqlite"),
     pytest.param({"database": {"url": '"sqlite://"'}}, "database.url", ["in-memory", "give a file path"], id="sqlite-without-path"),
@@ -429,6 +436,17 @@ def test_parse_max_recipients_must_be_a_whole_number_of_at_least_one(tmp_path: P
 def test_parse_max_recipients_in_a_file_reaches_the_config(tmp_path: Path) -> None:
     """A [parse] table sets max_recipients."""
     assert config_module.load(write(tmp_path, render({"parse": {"max_recipients": "25"}})), environ={}).parse.max_recipients == 25
+
+
+def test_server_limits_default_to_what_the_example_shows(tmp_path: Path) -> None:
+    """Without them in the file the limits are 200 connections, backlog 1024, 60s idle, 10m and 10,000 commands
+    per connection, 2m for DATA, 20 errors: the values config.example.toml sets."""
+    server = config_module.load(write(tmp_path, render()), environ={}).server
+    limits = (server.max_connections, server.backlog, server.idle_timeout, server.connection_lifetime, server.max_commands,
+              server.data_timeout, server.max_errors)
+    assert limits == (200, 1024, 60, 600, 10_000, 120, 20)
+    example = config_module.load(REPO / "config.example.toml", environ={}).server
+    assert dataclasses.replace(example, lmtp=server.lmtp, hostname=server.hostname) == server
 
 
 def test_every_key_the_loader_reads_is_documented_in_the_example() -> None:

@@ -8,13 +8,14 @@ import signal
 import socket
 import sqlite3
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, FakeClock, make_config, verp_address
-from tests.daemon_process import Process, free_port, write_config
+from tests.daemon_process import Process, free_port, write_config, write_config_file
 from tests.lmtp_client import LMTPClient
 from tests.messages import dsn
 
@@ -83,6 +84,47 @@ async def test_sigterm_lets_an_open_transaction_finish_then_exits_0(tmp_path: Pa
         client.writer.close()
     assert [e["event"] for e in process.events].count("server.stopped") == 1
     assert stored_bounces(tmp_path) == [(9, "alice@example.com", "5.1.1")]
+
+
+async def test_sigterm_closes_a_session_idle_after_mail_from_at_once(tmp_path: Path, spawn) -> None:
+    """A client that sent MAIL FROM and sits there does not hold SIGTERM up for shutdown_timeout (30s here): it gets
+    421 4.3.2 and verpd exits 0 within a couple of seconds."""
+    port = free_port()
+    process = await spawn(write_config_file(tmp_path, server={"lmtp": f"127.0.0.1:{port}", "shutdown_timeout": "30s"}))
+    idle = await LMTPClient.connect("127.0.0.1", port)
+    try:
+        assert (await idle.mail()).code == 250
+        signalled = time.monotonic()
+        process.proc.send_signal(signal.SIGTERM)
+        assert str(await idle.read_reply()).startswith("421 4.3.2")
+        assert await process.finish() == 0
+        assert time.monotonic() - signalled < 5  # not shutdown_timeout
+    finally:
+        idle.writer.close()
+    assert [e["limit"] for e in process.events if e["event"] == "session.limited"] == ["shutdown"]
+
+
+async def test_sigterm_waits_for_a_data_transfer_in_progress(tmp_path: Path, spawn) -> None:
+    """On SIGTERM a message whose DATA is arriving is still received, recorded and answered 250, then verpd exits 0."""
+    port = free_port()
+    process = await spawn(write_config_file(tmp_path, server={"lmtp": f"127.0.0.1:{port}", "shutdown_timeout": "30s"}))
+    verp = verp_address(make_config(tmp_path), FakeClock(start=datetime.now(UTC)), user=11)
+    wire = dsn(verp).replace(b"\n", b"\r\n") + b".\r\n"  # no line of it starts with a dot
+    client = await LMTPClient.connect("127.0.0.1", port)
+    try:
+        assert (await client.mail()).code == 250 and (await client.rcpt(verp)).code == 250
+        assert (await client.command("DATA")).code == 354
+        client.writer.write(wire[: len(wire) // 2])  # half the body is here when the signal comes
+        await client.writer.drain()
+        process.proc.send_signal(signal.SIGTERM)
+        await process.wait_for_event("server.stopping")
+        client.writer.write(wire[len(wire) // 2 :])
+        assert (await client.read_reply()).code == 250
+        assert str(await client.read_reply()).startswith("421 4.3.2")  # and then the session ends
+        assert await process.finish() == 0
+    finally:
+        client.writer.close()
+    assert [row[0] for row in stored_bounces(tmp_path)] == [11]
 
 
 def test_serve_reports_a_busy_port_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

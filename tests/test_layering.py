@@ -15,7 +15,7 @@ LAYERS = [
     {"config", "smtp", "metrics"},  # metrics: counters and histograms only (prometheus-client), used by every layer above
     {"verp", "parse", "classify"},  # parse and classify never import each other: both read SMTP facts from smtp
     {"policy"},
-    {"migrations"},  # the schema's revisions (Alembic): store runs them, they never import store's tables
+    {"migrations", "writer"},  # the schema's revisions (Alembic); group commit (store's SQLite write path)
     {"store", "log"},
     {"notify", "dkim", "actions", "outbox", "prune", "systemd", "pipeline"},
     {"lmtp", "http"},  # the intakes: the only places that turn outcomes into replies

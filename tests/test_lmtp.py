@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -245,3 +246,108 @@ async def test_plain_smtp_listener_records_bounces_with_one_reply_per_message(ma
     assert (forged[0], forged[1][:5]) == (550, b"5.7.1")
     assert (data[0], data[1][:5]) == (250, b"2.0.0")
     assert [r["user_id"] for r in await daemon.store.list_bounces()] == [8]
+
+
+# --- limits (tests/test_hostile.py attacks them; these pin down the rules) -----------------
+
+
+async def greeting(port: int) -> list[str]:
+    """Every line a new connection to ``port`` is sent before verpd closes it (or the greeting, if it stays open)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    lines = [(await reader.readline()).decode().rstrip("\r\n")]
+    if lines[0].startswith("421"):
+        lines.append((await reader.readline()).decode())  # "" once verpd has closed it
+    writer.close()
+    return lines
+
+
+async def test_max_connections_counts_the_lmtp_and_smtp_listeners_together(make_daemon, tmp_path: Path) -> None:
+    """With one LMTP and one SMTP connection open and max_connections = 2, a third on either listener gets
+    421 4.3.2 and is closed; once one closes, a new connection is greeted."""
+    config = make_config(tmp_path, server={"smtp": "127.0.0.1:0", "max_connections": 2})
+    daemon = await make_daemon(config)
+    lmtp_port_, smtp_port = daemon.bound()[0].port, daemon.bound()[1].port
+    held = [await asyncio.open_connection("127.0.0.1", port) for port in (lmtp_port_, smtp_port)]
+    for reader, _ in held:
+        assert (await reader.readline()).startswith(b"220")
+    refused = ["421 4.3.2 Too many connections, try again later", ""]
+    assert await greeting(lmtp_port_) == refused and await greeting(smtp_port) == refused
+    held[0][1].close()
+    await held[0][1].wait_closed()
+    while daemon.connections.open == 2:  # verpd notices the close on its next turn of the loop
+        await asyncio.sleep(0.01)
+    assert (await greeting(smtp_port))[0].startswith("220")
+    held[1][1].close()
+
+
+async def test_error_replies_count_toward_max_errors_until_a_message_is_delivered(make_daemon, tmp_path: Path, clock: FakeClock) -> None:
+    """max_errors counts error replies since the last delivered message (Postfix's "without delivering mail"):
+    a delivery starts the count again, and the error that reaches it is followed by 421 4.7.0."""
+    config = make_config(tmp_path, server={"max_errors": 3})
+    daemon = await make_daemon(config)
+    verp = verp_address(config, clock)
+    client = await connect(daemon)
+    rcpts, data = await client.deliver(dsn(verp), ["nobody@example.net", "nobody@example.org", verp])
+    assert [r.code for r in rcpts] == [550, 550, 250] and [r.code for r in data] == [250]
+    await client.mail()
+    assert [(await client.rcpt("nobody@example.net")).code for _ in range(2)] == [550, 550]
+    assert (await client.command("NOOP")).code == 250
+    assert (await client.rcpt("nobody@example.net")).code == 550
+    assert str(await client.read_reply()).startswith("421 4.7.0")
+    with pytest.raises(ConnectionError):
+        await client.read_reply()
+    client.writer.close()
+
+
+async def test_a_database_failure_at_data_is_not_the_clients_error(daemon_with_one_error: tuple[Daemon, Config], clock: FakeClock) -> None:
+    """451 4.3.0 for our own failure never counts toward max_errors: an MTA is not disconnected for a database outage."""
+    daemon, config = daemon_with_one_error
+    verp = verp_address(config, clock)
+    blocker = sqlite3.connect(config.database.url.split("///", 1)[1], isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    client = await connect(daemon)
+    try:
+        _, replies = await client.deliver(dsn(verp), [verp])
+        assert [str(r)[:9] for r in replies] == ["451 4.3.0"]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert (await client.command("NOOP")).code == 250
+    await client.close()
+
+
+@pytest.fixture
+async def daemon_with_one_error(make_daemon, tmp_path: Path) -> tuple[Daemon, Config]:
+    config = make_config(tmp_path, server={"max_errors": 1})
+    return await make_daemon(config), config
+
+
+async def test_connection_lifetime_lets_the_transaction_under_way_finish(make_daemon, tmp_path: Path, clock: FakeClock) -> None:
+    """Past connection_lifetime the message in progress is still delivered; the next command outside a
+    transaction gets 421 4.4.2 and the connection is closed."""
+    config = make_config(tmp_path, server={"connection_lifetime": "1s"})
+    daemon = await make_daemon(config)
+    verp = verp_address(config, clock)
+    client = await connect(daemon)
+    assert (await client.mail()).code == 250 and (await client.rcpt(verp)).code == 250
+    await asyncio.sleep(1.2)  # the lifetime runs out between RCPT and DATA
+    assert [r.code for r in await client.data(dsn(verp), 1)] == [250]
+    reply = await client.mail()
+    assert str(reply).startswith("421 4.4.2") and "too long" in reply.text
+    client.writer.close()
+    assert await bounce_count(daemon) == 1
+
+
+def test_the_readme_reply_table_names_every_reply_verpd_gives() -> None:
+    """Each reply in verpd.lmtp (code and enhanced status) has a row in README's "How verpd answers the MTA"."""
+    import re
+
+    from tests.conftest import REPO
+    from verpd import lmtp
+
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("## How verpd answers the MTA", 1)[1].split("\n\n", 2)[1]
+    replies = {v for v in vars(lmtp).values() if isinstance(v, str) and re.match(r"\d{3} \d\.", v)}
+    replies |= set(lmtp._RCPT_REJECTIONS.values()) | set(lmtp._DATA_OK.values()) | set(lmtp._ENGINE_REPLIES.values())
+    codes = {" ".join(reply.split()[:2]) for reply in replies}
+    assert len(codes) >= 12 and [c for c in sorted(codes) if f"`{c}" not in table] == []

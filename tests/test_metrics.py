@@ -19,7 +19,7 @@ from verpd.events import ActionKind, ForwardPayload
 from verpd.model import VerpAddress
 from verpd.outbox import OutboxWorker
 from verpd.pipeline import Pipeline
-from verpd.store import OutboxItem, Store
+from verpd.store import OutboxItem, Store, Transaction
 from verpd.verp import Verp
 
 BLOCKED = "550 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"
@@ -79,7 +79,7 @@ async def test_a_failed_transaction_counts_no_bounce(tmp_path: Path, store: Stor
     """A bounce whose transaction fails is neither counted as recorded nor as a commit."""
     delta = Delta(("verpd_bounces_recorded_total", {"reason": "userunknown", "severity": "hard"}), ("verpd_db_commit_seconds_count", {}))
 
-    async def broken(*args, **kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
     monkeypatch.setattr(Pipeline, "_apply", broken)
@@ -156,10 +156,12 @@ async def test_refused_client_is_counted_at_rcpt(make_daemon, tmp_path: Path, cl
 
 async def test_outbox_attempts_count_sent_retry_and_dead(store: Store, clock: FakeClock) -> None:
     """Each outbox attempt counts its result: sent, retry, and dead once max_attempts is reached."""
-    async with store.transaction() as tx:
+    def work(tx: Transaction) -> None:
         for n in range(2):
             payload = ForwardPayload((f"v{n}@example.org",), "enwiki", n, clock.now, clock.now, None)
-            await tx.enqueue(ActionKind.FORWARD, f"key-{n}", payload, b"raw", clock.now)
+            tx.enqueue(ActionKind.FORWARD, f"key-{n}", payload, b"raw", clock.now)
+
+    await store.run(work)
 
     async def send(item: OutboxItem) -> None:
         if item.key == "key-1":

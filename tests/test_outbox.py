@@ -6,16 +6,18 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from verpd.events import ActionKind, Event, EventType
-from verpd.store import Store, outbox_key
+from verpd.store import Store, Transaction, outbox_key
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 async def queue(store: Store, n: int) -> None:
-    async with store.transaction() as tx:
+    def work(tx: Transaction) -> None:
         for i in range(n):
             event = Event(f"ev{i}", EventType.SUBJECT_SUPPRESSED, "enwiki", i, NOW, ("user@example.org",))
-            await tx.enqueue(ActionKind.WEBHOOK, outbox_key(ActionKind.WEBHOOK, event.id), event, b"", NOW, tenant="enwiki")
+            tx.enqueue(ActionKind.WEBHOOK, outbox_key(ActionKind.WEBHOOK, event.id), event, b"", NOW, tenant="enwiki")
+
+    await store.run(work)
 
 
 async def test_concurrent_claims_never_hand_out_one_item_twice(store: Store) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.conftest import FakeClock, make_config
 from verpd.model import BounceRecord, Severity
 from verpd.prune import prune
-from verpd.store import Store, create_engine, init_schema
+from verpd.store import Store, Transaction, create_engine, init_schema
 
 
 def record(n: int, received_at) -> BounceRecord:
@@ -29,11 +29,13 @@ async def test_prune_deletes_only_records_older_than_max_age_in_batches(tmp_path
     store = Store(engine)
     old = clock.now - timedelta(days=61)
     recent = clock.now - timedelta(days=59)
-    async with store.transaction() as tx:
+    def work(tx: Transaction) -> None:
         for n in range(7):
-            await tx.add_bounce(record(n, old))
+            tx.add_bounce(record(n, old))
         for n in (100, 101):
-            await tx.add_bounce(record(n, recent))
+            tx.add_bounce(record(n, recent))
+
+    await store.run(work)
 
     assert await store.prune_bounces(clock.now - timedelta(days=60), 3) == 3  # one batch is bounded
     assert await prune(store, config.policy, clock.now) == 4
@@ -47,8 +49,7 @@ async def test_max_age_zero_keeps_everything(tmp_path: Path, clock: FakeClock, d
     engine = create_engine(config.database.url)
     await init_schema(engine)
     store = Store(engine)
-    async with store.transaction() as tx:
-        await tx.add_bounce(record(1, clock.now - timedelta(days=3650)))
+    await store.run(lambda tx: tx.add_bounce(record(1, clock.now - timedelta(days=3650))))
     assert await prune(store, replace(config.policy), clock.now) == 0
     assert len(await store.list_bounces()) == 1
     await engine.dispose()
@@ -59,8 +60,9 @@ async def test_daemon_prunes_on_start_without_an_lmtp_delivery(make_daemon, tmp_
     config = make_config(tmp_path, database={"url": database_url}, policy={"max_age": "1d"})
     engine = create_engine(config.database.url)
     await init_schema(engine)
-    async with Store(engine).transaction() as tx:
-        await tx.add_bounce(record(1, clock.now - timedelta(days=2)))
+    store = Store(engine)
+    await store.run(lambda tx: tx.add_bounce(record(1, clock.now - timedelta(days=2))))
+    await store.close()
     await engine.dispose()
     daemon = await make_daemon(config)
     for _ in range(100):

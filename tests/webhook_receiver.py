@@ -58,10 +58,13 @@ class Receiver:
                 if answer == HANG:
                     receiver.release.wait(60)
                     return
-                self.send_response(answer)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                try:
+                    self.send_response(answer)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except ConnectionError:  # the daemon went away (killed) before the answer: it retries the event
+                    pass
 
             def log_message(self, format: str, *args: object) -> None:  # quiet
                 pass

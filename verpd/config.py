@@ -77,6 +77,15 @@ class ServerConfig:
     hostname: str
     shutdown_timeout: int  # seconds to let in-flight transactions finish on SIGTERM
     max_recipients: int = 100  # recipients one transaction may name; beyond it "452 4.5.3" (RFC 5321 §4.5.3.1.8)
+    # Limits on one client's hold on the daemon (README "Limits"); each closes with a 421.
+    max_connections: int = 200  # LMTP and SMTP connections open at once; beyond it "421 4.3.2"
+    backlog: int = 1024  # listen() queue of each listener
+    idle_timeout: int = 60  # seconds without a command before "421 4.4.2"
+    connection_lifetime: int = 600  # seconds a connection may live (checked at each command outside a transaction)
+    max_commands: int = 10_000  # commands one connection may send (checked likewise)
+    data_timeout: int = 120  # seconds the whole DATA body may take to arrive
+    max_errors: int = 20  # error replies without a delivered message before "421 4.7.0"
+    write_wait: float = 5.0  # seconds a message may wait for the database write path before "451 4.3.2" (busy)
 
 
 @dataclass(frozen=True)
@@ -408,9 +417,26 @@ def _server(t: _Table) -> ServerConfig | None:
     hostname = t.get("hostname", socket.gethostname() or "localhost", _string)
     shutdown = t.get("shutdown_timeout", "30s", _duration)
     max_recipients = t.get("max_recipients", 100, _positive_int)
-    if None in (lmtp, size, hostname, shutdown, max_recipients):
+    max_connections = t.get("max_connections", 200, _positive_int)
+    backlog = t.get("backlog", 1024, _backlog)
+    idle_timeout = _at_least_a_second(t, "idle_timeout", t.get("idle_timeout", "60s", _duration), "60s")
+    lifetime = _at_least_a_second(t, "connection_lifetime", t.get("connection_lifetime", "10m", _duration), "10m")
+    max_commands = t.get("max_commands", 10_000, _positive_int)
+    data_timeout = _at_least_a_second(t, "data_timeout", t.get("data_timeout", "2m", _duration), "2m")
+    max_errors = t.get("max_errors", 20, _positive_int)
+    write_wait = _at_least_a_second(t, "write_wait", t.get("write_wait", "5s", _duration), "5s")
+    limits = (max_connections, backlog, idle_timeout, lifetime, max_commands, data_timeout, max_errors, write_wait)
+    if None in (lmtp, size, hostname, shutdown, max_recipients, *limits):
         return None
-    return ServerConfig(lmtp, smtp, tuple(networks), size, hostname, shutdown, max_recipients)  # type: ignore[arg-type]
+    return ServerConfig(lmtp, smtp, tuple(networks), size, hostname, shutdown, max_recipients, *limits)  # type: ignore[arg-type]
+
+
+def _at_least_a_second(t: _Table, name: str, value: int | None, example: str) -> int | None:
+    """``value`` unless it is under one second (a limit of 0 would close every connection at once)."""
+    if value is not None and value < 1:
+        t.problem(name, f"must be at least one second, e.g. \"{example}\"")
+        return None
+    return value
 
 
 def _database(t: _Table, base_dir: Path) -> DatabaseConfig | None:
@@ -895,6 +921,12 @@ def _non_negative_int(value: Any) -> int:
 def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"expected a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _backlog(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError(f"expected a whole number from 1 to 65535 (Linux caps it at net.core.somaxconn), got {value!r}")
     return value
 
 

@@ -4,8 +4,10 @@ Start-up: make the schema ready (create it on an empty database; an outdated one
 ``database.auto_upgrade``, otherwise refuse with the command that upgrades it), bind the listeners with ``loop.create_server`` (not
 aiosmtpd's threaded Controller, so the database engine is shared), start the outbox
 worker and the pruner, then tell systemd ``READY=1``. On SIGTERM or SIGINT: stop
-accepting connections, let transactions in progress finish (up to
-``server.shutdown_timeout``), close the remaining connections, and exit 0.
+accepting connections, close idle sessions at once (421), let DATA in progress be
+received and recorded (up to ``server.shutdown_timeout``; a transaction that has
+recipients gets a few seconds to send its DATA), close the remaining connections,
+and exit 0.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import errno
 import functools
 import os
+import resource
 import signal
 import socket
 import weakref
@@ -26,12 +29,12 @@ from aiosmtpd.smtp import SMTP
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from verpd import dkim, systemd
+from verpd import dkim, log as log_module, systemd
 from verpd import store as store_module
 from verpd.config import Config, HostPort
 from verpd.errors import StartupError
 from verpd.http import HttpIntake
-from verpd.lmtp import BounceHandler, VerpdLMTP, VerpdSMTP, protocol_factory
+from verpd.lmtp import BounceHandler, ConnectionLimit, VerpdLMTP, VerpdSMTP, protocol_factory
 from verpd.actions.command import CommandRunner
 from verpd.actions.mediawiki import MediaWikiUnconfirm
 from verpd.actions.webhook import WebhookSender
@@ -56,7 +59,7 @@ class Daemon:
         self.config = config
         self.clock = clock
         self.engine = store_module.engine_for(config.database)
-        self.store = store_module.Store(self.engine)
+        self.store = store_module.Store(self.engine, write_wait=config.server.write_wait)
         self.webhook = WebhookSender(lambda tenant: config.tenant(tenant).actions.webhook, clock)
         self.command = CommandRunner(lambda tenant: config.tenant(tenant).actions.command)
         self.mediawiki = MediaWikiUnconfirm(lambda tenant: config.tenant(tenant).actions.mediawiki, clock)
@@ -78,6 +81,7 @@ class Daemon:
         self.handler = BounceHandler(self.pipeline, config.server, clock)
         self.servers: list[asyncio.Server] = []
         self.sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+        self.connections = ConnectionLimit(config.server.max_connections)  # one cap for the LMTP and SMTP listeners
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = asyncio.Event()
         self._stopped = False
@@ -117,12 +121,13 @@ class Daemon:
             listeners.append(("smtp", VerpdSMTP, self.config.server.smtp))
         loop = asyncio.get_running_loop()
         for name, cls, endpoint in listeners:
-            factory = protocol_factory(cls, self.handler, self.config.server, self.sessions.add)
+            factory = protocol_factory(cls, self.handler, self.config.server, self.sessions.add, self.connections)
+            backlog = self.config.server.backlog  # asyncio's default is 100; a passed socket gets it too (listen() again)
             for sock in self.activated.get(name, []):
-                self.servers.append(await loop.create_server(factory, sock=sock))
+                self.servers.append(await loop.create_server(factory, sock=sock, backlog=backlog))
             if name not in self.activated:
                 try:
-                    self.servers.append(await loop.create_server(factory, endpoint.host, endpoint.port))
+                    self.servers.append(await loop.create_server(factory, endpoint.host, endpoint.port, backlog=backlog))
                 except OSError as e:
                     raise listen_error(f"server.{name}", endpoint, e) from e
         if self.config.http.listen is not None:  # after the mail listeners: api.php, /metrics, /healthz, /v1
@@ -132,6 +137,7 @@ class Daemon:
         self.tasks = [
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(run_pruner(self.store, self.config.policy, self.clock), name="prune"),
+            asyncio.create_task(_flush_log_summaries(), name="log-summaries"),
         ]
         url = make_url(self.config.database.url)
         log.info(
@@ -165,6 +171,9 @@ class Daemon:
         if http is not None:
             await http.stop_accepting()
         log.info("server.stopping", open_sessions=sum(s.transport is not None for s in self.sessions))
+        for session in list(self.sessions):
+            if isinstance(session, VerpdLMTP | VerpdSMTP):
+                session.shut_down()  # idle ones close now; DATA in progress finishes first
         deadline = asyncio.get_running_loop().time() + self.config.server.shutdown_timeout
         while self._busy() and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
@@ -180,14 +189,18 @@ class Daemon:
             await server.wait_closed()
         await self.webhook.aclose()
         await self.mediawiki.aclose()
+        await self.store.close()
         await self.engine.dispose()
+        log_module.flush_suppressed(everything=True)
         log.info("server.stopped", unfinished=self._busy())
 
     def _busy(self) -> bool:
-        """True while some session is inside a mail transaction or recording one."""
-        if self.handler.in_flight:
-            return True
-        return any(s.transport is not None and s.envelope is not None and s.envelope.mail_from is not None for s in self.sessions)
+        """True while a message is being recorded or a session is still open.
+
+        After :meth:`~verpd.lmtp._Limits.shut_down` only sessions receiving or recording
+        DATA, or about to send it, are still open: each closes itself when done.
+        """
+        return bool(self.handler.in_flight) or any(s.transport is not None for s in self.sessions)
 
     async def database_answers(self, timeout: float) -> bool:
         """Whether the database answers ``SELECT 1`` within ``timeout`` seconds (the watchdog's health check)."""
@@ -211,13 +224,57 @@ def _event_sender(send: Callable[[Event], Awaitable[object]]) -> Callable[[Outbo
     return carry_out
 
 
+async def _flush_log_summaries() -> None:
+    """Write the log.suppressed lines of rate-limited events as their intervals end."""
+    while True:
+        await asyncio.sleep(1.0)
+        log_module.flush_suppressed()
+
+
+FD_RESERVE = 64  # descriptors beside the connections: database, HTTP, outbox, pipes
+
+
+def ensure_fd_limit(needed: int) -> int:
+    """Raise the soft RLIMIT_NOFILE to ``needed`` if the hard limit allows; returns the soft limit.
+
+    Past it accept() fails with EMFILE and connections wait unanswered in the listen
+    queue. Under systemd, verpd.service's LimitNOFILE= sets it (its system call filter
+    forbids setrlimit).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return needed
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    except (OSError, ValueError):
+        pass
+    if soft < needed:
+        log.warning("server.fd_limit_low", limit=soft, needed=needed,
+                    fix="raise LimitNOFILE= in verpd.service (or ulimit -n), or lower server.max_connections and server.backlog")
+    return soft
+
+
+def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    """asyncio's exception handler, except that a failed accept() is one rate-limited event (not a traceback each time)."""
+    error = context.get("exception")
+    if context.get("message") == "socket.accept() out of system resource" and isinstance(error, OSError):
+        log.error("server.accept_failed", error=errno.errorcode.get(error.errno or 0, str(error.errno)), message=error.strerror)
+        return
+    loop.default_exception_handler(context)
+
+
 async def serve(config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT; returns the exit status."""
-    daemon = Daemon(config)
-    await daemon.start()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_loop_exception)
+    server = config.server
+    ensure_fd_limit(server.max_connections + server.backlog + FD_RESERVE)  # refused connections hold a descriptor briefly
+    daemon = Daemon(config)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, daemon.stopping.set)
+        loop.add_signal_handler(signum, daemon.stopping.set)  # before start: a SIGTERM during it stops right after
+    await daemon.start()
     systemd.notify("READY=1")  # the listeners are bound and the database answered (ensure_schema)
     interval = systemd.watchdog_interval()
     if interval is not None:

@@ -9,6 +9,7 @@ them into reply codes or exit statuses.
     │     (its ``kind`` says why: not ours, bad signature, expired, from the future)
     ├── MessageTooBig          a message exceeds ``server.max_message_size``
     ├── StoreError             the database could not durably record something
+    │     └── WriteBusy        the write path stayed busy past its bound (server.write_wait)
     └── StartupError           the daemon cannot start: names the thing and the fix
           │                    (a listener that cannot bind, a database directory that
           │                    cannot be created), and the sysexits status to exit with
@@ -77,6 +78,10 @@ class MessageTooBig(VerpdError):
 
 class StoreError(VerpdError):
     """The database could not record something durably; the sender should retry."""
+
+
+class WriteBusy(StoreError):
+    """A write waited longer than its bound for its turn: nothing was written, the sender should retry soon."""
 
 
 class StartupError(VerpdError):

@@ -12,6 +12,9 @@ counted from the pipeline's event lines, which it emits only after the commit
 
     verpd_sessions_opened_total{protocol}         LMTP/SMTP connections accepted
     verpd_sessions_open{protocol}                 LMTP/SMTP connections open now
+    verpd_sessions_limited_total{limit}           connections refused (max_connections) or closed by a
+                                                  server limit: idle_timeout, data_timeout, connection_lifetime,
+                                                  max_commands, max_errors, shutdown
     verpd_recipients_total{intake, outcome}       each recipient checked: accepted, not_ours,
                                                   bad_signature, expired, future, refused_client, error
     verpd_http_requests_total{endpoint, status}   HTTP requests answered
@@ -44,6 +47,7 @@ __all__ = [
     "REGISTRY",
     "SESSIONS_OPENED",
     "SESSIONS_OPEN",
+    "SESSIONS_LIMITED",
     "RECIPIENTS",
     "HTTP_REQUESTS",
     "MESSAGES",
@@ -59,6 +63,8 @@ __all__ = [
     "OUTBOX_OLDEST_AGE",
     "STORE_UP",
     "DB_COMMIT_SECONDS",
+    "WRITE_BATCH",
+    "WRITE_BUSY",
     "PARSE_SECONDS",
     "RCPT_ACCEPTED",
     "RCPT_REFUSED_CLIENT",
@@ -71,6 +77,9 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 SESSIONS_OPENED = Counter("verpd_sessions_opened", "LMTP/SMTP connections accepted.", ["protocol"], registry=REGISTRY)
 SESSIONS_OPEN = Gauge("verpd_sessions_open", "LMTP/SMTP connections open now.", ["protocol"], registry=REGISTRY)
+SESSIONS_LIMITED = Counter(
+    "verpd_sessions_limited", "LMTP/SMTP connections refused or closed with a 421 by a server limit, by limit.", ["limit"], registry=REGISTRY
+)
 RECIPIENTS = Counter(
     "verpd_recipients", "Recipients checked at RCPT (or taken from the To header over HTTP), by outcome.", ["intake", "outcome"], registry=REGISTRY
 )
@@ -91,13 +100,22 @@ OUTBOX_OLDEST_AGE = Gauge(
 STORE_UP = Gauge("verpd_store_up", "1 if the database answered the scrape's queries in time, else 0.", registry=REGISTRY)
 DB_COMMIT_SECONDS = Histogram(
     "verpd_db_commit_seconds",
-    "Store.transaction from BEGIN to durable COMMIT (successful ones).",
+    "One write transaction (a batch of units on SQLite) from BEGIN to durable COMMIT (successful ones).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
     registry=REGISTRY,
 )
+WRITE_BATCH = Histogram(
+    "verpd_db_write_batch_units",
+    "Units of work committed together in one SQLite transaction (group commit).",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=REGISTRY,
+)
+WRITE_BUSY = Counter(
+    "verpd_db_write_busy", "Writes withdrawn (451 4.3.2) after waiting longer than server.write_wait for the write path.", registry=REGISTRY
+)
 PARSE_SECONDS = Histogram(
     "verpd_parse_seconds",
-    "Parsing one message, including the wait for a worker thread.",
+    "Parsing one message (a large one including the wait for a worker thread).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     registry=REGISTRY,
 )

@@ -1,7 +1,8 @@
 """The flow of one accepted message, from raw bytes to durable records and decisions.
 
-Only this module knows the whole flow: parse (off the event loop), classify, then in
-one transaction record each failure, ask the policy (``policy.decide``) what it
+Only this module knows the whole flow: parse (a large message off the event loop),
+classify, then in one unit of work (``Store.run``; on SQLite committed together with
+the other messages that arrived meanwhile) record each failure, ask the policy (``policy.decide``) what it
 means for the user, apply the decision (state, stored explanation) and queue every
 side effect as an outbox row (webhook, command, MediaWiki, forward to the admins).
 Events are logged only after the commit, so a logged decision is a durable one.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,11 @@ from verpd.store import Added, Store, Transaction, dedup_key, event_key, outbox_
 from verpd.verp import VerpSet
 
 log = structlog.get_logger("verpd.pipeline")
+
+# Messages up to this size are parsed on the event loop (a typical DSN of a few KiB takes
+# well under a millisecond); larger ones in a worker thread, so one huge report never
+# stalls the other sessions (tests/test_parse_linear.py bounds parse time by size).
+INLINE_PARSE_MAX = 64 * 1024
 
 # A DKIM check of a raw message: "pass", "fail", "none", ... (``verpd.dkim``), or None when not checked.
 DkimCheck = Callable[[bytes], Awaitable[str | None]]
@@ -86,23 +93,13 @@ class Pipeline:
         bug) if it was not, in which case nothing was committed.
         """
         with metrics.PARSE_SECONDS.time():
-            report = await asyncio.get_running_loop().run_in_executor(None, _parse_safely, raw, self.config.parse.max_recipients)
+            if len(raw) <= INLINE_PARSE_MAX:  # cheaper than a hand-off to a thread and back
+                report = _parse_safely(raw, self.config.parse.max_recipients)
+            else:  # a large message must not stall the other sessions
+                report = await asyncio.get_running_loop().run_in_executor(None, _parse_safely, raw, self.config.parse.max_recipients)
         failures = [(facts, verdict) for facts in report.recipients if (verdict := classify(facts, report.kind, report.detector)).severity is not Severity.NONE]
         dkim = await self._dkim(raw) if self._dkim is not None and report.kind in (ReportKind.BOUNCE, ReportKind.FEEDBACK) else None
-        events = _Events()
-        async with self.store.transaction() as tx:
-            keep = self.config.policy.raw_retention > 0 and (failures or report.kind is ReportKind.FEEDBACK)
-            raw_id = await tx.store_raw(raw, received_at) if keep else None
-            if report.kind is ReportKind.FEEDBACK:
-                outcomes = [await self._complaints(tx, report, r, received_at, events, dkim, raw_id) for r in recipients]
-            elif report.kind in (ReportKind.AUTOREPLY, ReportKind.CHALLENGE):
-                outcome = await self._autoreply(tx, report, raw, recipients, received_at, events)
-                outcomes = [outcome] * len(recipients)
-            elif failures:
-                outcomes = [await self._record(tx, report, failures, r, received_at, events, dkim, raw_id) for r in recipients]
-            else:
-                outcome = await self._unrecognized(tx, report, raw, recipients, received_at, events)
-                outcomes = [outcome] * len(recipients)
+        outcomes, events = await self.store.run(functools.partial(self._write, raw, report, failures, recipients, received_at, dkim))
         events.emit()
         for o in outcomes:
             metrics.MESSAGES.labels(o.value).inc()
@@ -110,21 +107,43 @@ class Pipeline:
             self._on_queued()
         return outcomes
 
+    def _write(
+        self, raw: bytes, report: Report, failures: list[tuple[RecipientFacts, Verdict]], recipients: list[VerpAddress],
+        received_at: datetime, dkim: str | None, tx: Transaction,
+    ) -> tuple[list[Outcome], _Events]:
+        """The unit of work of one message (run by the store's writer, maybe beside others in one transaction)."""
+        events = _Events()
+        keep = self.config.policy.raw_retention > 0 and (failures or report.kind is ReportKind.FEEDBACK)
+        raw_id = tx.store_raw(raw, received_at) if keep else None
+        if report.kind is ReportKind.FEEDBACK:
+            outcomes = [self._complaints(tx, report, r, received_at, events, dkim, raw_id) for r in recipients]
+        elif report.kind in (ReportKind.AUTOREPLY, ReportKind.CHALLENGE):
+            outcomes = [self._autoreply(tx, report, raw, recipients, received_at, events)] * len(recipients)
+        elif failures:
+            outcomes = [self._record(tx, report, failures, r, received_at, events, dkim, raw_id) for r in recipients]
+        else:
+            outcomes = [self._unrecognized(tx, report, raw, recipients, received_at, events)] * len(recipients)
+        return outcomes, events
+
     async def reset(self, tenant: str, user: int, now: datetime, by: str = "cli") -> Decision | None:
         """The user re-confirmed: make the subject active and forget its earlier bounces. None if it has no record."""
-        events = _Events()
-        async with self.store.transaction() as tx:
-            if not await tx.has_subject(tenant, user):
-                return None
-            history = await tx.subject(tenant, user, now, touch=False)
+
+        def reset(tx: Transaction) -> tuple[Decision | None, _Events]:
+            events = _Events()
+            if not tx.has_subject(tenant, user):
+                return None, events
+            history = tx.subject(tenant, user, now, touch=False)
             decision = policy.decide(history, policy.Reset(by), self.config.tenant(tenant).policy, now)
-            await self._apply(tx, tenant, user, decision, now, events, detail={"by": by})
+            self._apply(tx, tenant, user, decision, now, events, detail={"by": by})
+            return decision, events
+
+        decision, events = await self.store.run(reset)
         events.emit()
         if events.queued:
             self._on_queued()
         return decision
 
-    async def _record(
+    def _record(
         self,
         tx: Transaction,
         report: Report,
@@ -138,7 +157,7 @@ class Pipeline:
         rules = self.config.tenant(rcpt.tenant).policy
         new: list[PastBounce] = []
         domains: set[str] = set()
-        stored = await tx.addresses_of(rcpt.local_part, rules.max_failed_per_message)
+        stored = tx.addresses_of(rcpt.local_part, rules.max_failed_per_message)
         excess = 0
         for facts, verdict in failures:
             record = _record_of(report, facts, verdict, rcpt, received_at)
@@ -147,7 +166,7 @@ class Pipeline:
                     excess += 1
                     continue
                 stored.add(record.address.casefold())
-            added = await tx.add_bounce(record, raw_id=raw_id, dkim=dkim)
+            added = tx.add_bounce(record, raw_id=raw_id, dkim=dkim)
             if added is not Added.DUPLICATE:
                 new.append(_past(record))
                 if verdict.reason in policy.OUR_PROBLEMS:
@@ -171,58 +190,58 @@ class Pipeline:
                        limit=rules.max_failed_per_message)
         if not new:
             return Outcome.DUPLICATE
-        history = await tx.subject(rcpt.tenant, rcpt.user, received_at)
+        history = tx.subject(rcpt.tenant, rcpt.user, received_at)
         since = policy.window_start(received_at, rules, history.reset_at)
-        past = await tx.history(rcpt.tenant, rcpt.user, since)
+        past = tx.history(rcpt.tenant, rcpt.user, since)
         fresh = {(b.verp, b.address.casefold()) for b in new}
         history = policy.History(history.state, history.flagged, history.reset_at, tuple(b for b in past if (b.verp, b.address.casefold()) not in fresh))
         decision = policy.decide(history, policy.Bounces(tuple(new)), rules, received_at)
         if decision.action is not Action.NONE or decision.events:
-            await self._apply(tx, rcpt.tenant, rcpt.user, decision, received_at, events)
+            self._apply(tx, rcpt.tenant, rcpt.user, decision, received_at, events)
         for domain in sorted(domains):
-            await self._trouble(tx, rcpt.tenant, domain, received_at, events)
+            self._trouble(tx, rcpt.tenant, domain, received_at, events)
         return Outcome.RECORDED
 
-    async def _apply(
+    def _apply(
         self, tx: Transaction, tenant: str, user: int, decision: Decision, now: datetime, events: _Events, *, detail: dict[str, str] | None = None
     ) -> None:
         """Store the decision (a state change stores it with its evidence) and queue its events for the actions."""
-        decision_id = await tx.apply(tenant, user, decision, now) if decision.action is not Action.NONE else None
+        decision_id = tx.apply(tenant, user, decision, now) if decision.action is not Action.NONE else None
         for event in _events_of(decision, decision_id, tenant, user, now, detail or {}):
-            await self._queue(tx, event, now, events)
+            self._queue(tx, event, now, events)
             if event.type is not EventType.BOUNCE_HARD:
                 rules = self.config.tenant(tenant).policy
                 events.add("warning", event.type.value, tenant=tenant, user=user, id=event.id, rule=event.rule, why=event.reason,
                            addresses=list(event.addresses), hard_bounces=sum(b.severity is Severity.HARD for b in decision.counted),
                            score=decision.score, limit=rules.limit, period_s=rules.period, act=rules.act)
 
-    async def _queue(self, tx: Transaction, event: Event, now: datetime, events: _Events) -> None:
+    def _queue(self, tx: Transaction, event: Event, now: datetime, events: _Events) -> None:
         """One outbox row per action that wants ``event``, in the decision's transaction."""
         for kind in _wanting(self.config.tenant(event.tenant).actions, event.type):
-            events.queued |= await tx.enqueue(kind, outbox_key(kind, event.id), event, b"", now, tenant=event.tenant)
+            events.queued |= tx.enqueue(kind, outbox_key(kind, event.id), event, b"", now, tenant=event.tenant)
 
-    async def _trouble(self, tx: Transaction, tenant: str, domain: str, now: datetime, events: _Events) -> None:
+    def _trouble(self, tx: Transaction, tenant: str, domain: str, now: datetime, events: _Events) -> None:
         """A refusal about us from ``domain``: extend its episode, or start one (one ``sender.trouble``) when it passes the threshold."""
         cfg = self.config.trouble
-        episode = await tx.trouble_episode(domain)
+        episode = tx.trouble_episode(domain)
         if episode is not None and now - episode[1] <= timedelta(seconds=cfg.window):
-            await tx.set_trouble(domain, episode[0], now)
+            tx.set_trouble(domain, episode[0], now)
             return
-        found = policy.trouble(domain, await tx.domain_failures(domain, now - timedelta(seconds=cfg.window)), cfg)
+        found = policy.trouble(domain, tx.domain_failures(domain, now - timedelta(seconds=cfg.window)), cfg)
         if found is None:
             return
-        await tx.set_trouble(domain, now, now)
+        tx.set_trouble(domain, now, now)
         event = Event(event_key(EventType.SENDER_TROUBLE, domain, now.isoformat()), EventType.SENDER_TROUBLE, tenant, None, now,
                       reason=found.summary(), rule="trouble", trouble=found)
-        await self._queue(tx, event, now, events)
+        self._queue(tx, event, now, events)
         events.add("warning", "sender.trouble", tenant=tenant, domain=domain, reason=found.reason, count=found.count, total=found.total,
                    window_s=found.window, summary=found.summary())
 
-    async def _complaints(
+    def _complaints(
         self, tx: Transaction, report: Report, rcpt: VerpAddress, received_at: datetime, events: _Events, dkim: str | None, raw_id: int | None
     ) -> Outcome:
         rules = self.config.tenant(rcpt.tenant).policy
-        known = await tx.complainants_of(rcpt.local_part, rules.max_failed_per_message)
+        known = tx.complainants_of(rcpt.local_part, rules.max_failed_per_message)
         for facts in report.recipients:
             feedback_type = (facts.feedback_type or "abuse").lower()
             if facts.sent_to.casefold() not in known:
@@ -231,7 +250,7 @@ class Pipeline:
                                limit=rules.max_failed_per_message)
                     continue
                 known.add(facts.sent_to.casefold())
-            added = await tx.add_complaint(
+            added = tx.add_complaint(
                 tenant=rcpt.tenant,
                 user=rcpt.user,
                 verp_local=rcpt.local_part,
@@ -254,25 +273,25 @@ class Pipeline:
             )
             if not added:
                 continue
-            history = await tx.subject(rcpt.tenant, rcpt.user, received_at)
+            history = tx.subject(rcpt.tenant, rcpt.user, received_at)
             trusted = dkim == "pass" or not self.config.dkim.require_for_complaints
             complaint = policy.Complaint(facts.sent_to, feedback_type, received_at, trusted)
             decision = policy.decide(history, complaint, rules, received_at)
-            await self._apply(tx, rcpt.tenant, rcpt.user, decision, received_at, events,
+            self._apply(tx, rcpt.tenant, rcpt.user, decision, received_at, events,
                               detail={"verp": rcpt.local_part, "feedback_type": feedback_type})
         return Outcome.COMPLAINT
 
-    async def _autoreply(
+    def _autoreply(
         self, tx: Transaction, report: Report, raw: bytes, recipients: list[VerpAddress], received_at: datetime, events: _Events
     ) -> Outcome:
         """Auto-replies and challenge-responses are never bounces; forward them only if asked to."""
         first = recipients[0]
         events.add("info", f"{report.kind.value}.ignored", tenant=first.tenant, user=first.user, verp=first.local_part, detector=report.detector)
         if self.config.forward.autoreplies and self.config.forward.to:
-            return await self._unrecognized(tx, report, raw, recipients, received_at, events)
+            return self._unrecognized(tx, report, raw, recipients, received_at, events)
         return Outcome.AUTOREPLY
 
-    async def _unrecognized(
+    def _unrecognized(
         self, tx: Transaction, report: Report, raw: bytes, recipients: list[VerpAddress], received_at: datetime, events: _Events
     ) -> Outcome:
         first = recipients[0]
@@ -283,7 +302,7 @@ class Pipeline:
             return Outcome.UNRECOGNIZED
         payload = ForwardPayload(tuple(verps), first.tenant, first.user, first.sent_at, received_at, report.message_id)
         key = dedup_key(ActionKind.FORWARD.value, hashlib.sha256(raw).hexdigest())
-        queued = await tx.enqueue(ActionKind.FORWARD, key, payload, raw, received_at, tenant=first.tenant)
+        queued = tx.enqueue(ActionKind.FORWARD, key, payload, raw, received_at, tenant=first.tenant)
         events.queued |= queued
         events.add("info", "bounce.unrecognized", **fields, forwarded=True, duplicate=not queued)
         return Outcome.FORWARDED

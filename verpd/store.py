@@ -1,33 +1,36 @@
 """Durable state: bounces, complaints, subjects, decisions and the outbox (SQLAlchemy 2 Core, async).
 
-SQLite (the default, through aiosqlite) runs in WAL mode with ``synchronous=FULL``,
-so a committed transaction survives a crash or power loss; every write transaction
-starts with ``BEGIN IMMEDIATE`` and writers of one process are serialised by a lock,
-so a read-then-write never loses a race. Engines are created and passed explicitly.
-Every database failure surfaces as :class:`~verpd.errors.StoreError`.
+SQLite (the default) runs in WAL mode with ``synchronous=FULL``, so a committed
+transaction survives a crash or power loss. Reads go through aiosqlite; every write
+is a unit of work (a plain function of a :class:`Transaction`) that
+:meth:`Store.run` hands to the group-commit writer (``verpd.writer``): the units that
+arrive together share one ``BEGIN IMMEDIATE`` transaction in one thread, so a
+read-then-write never loses a race and a busy intake pays one fsync per batch. On
+PostgreSQL each unit is its own transaction on a pooled connection. Engines are
+created and passed explicitly. Every database failure surfaces as
+:class:`~verpd.errors.StoreError`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import hashlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from verpd import metrics, migrations
 from verpd.config import DatabaseConfig
@@ -36,6 +39,9 @@ from verpd.events import ActionKind, Payload, decode_payload, encode_payload
 from verpd.migrations import SchemaState, SchemaStatus
 from verpd.model import BounceRecord, Reason, Severity, SubjectState
 from verpd.policy import Action, Decision, History, PastBounce
+from verpd.writer import GroupWriter, describe
+
+T = TypeVar("T")
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -268,8 +274,19 @@ def create_engine(
     if parsed.database:
         sqlite_directory(parsed.database)
     engine = create_async_engine(url, connect_args={"timeout": busy_timeout})
+    _sqlite_pragmas(engine.sync_engine, busy_timeout)
+    _BUSY_TIMEOUT[engine.sync_engine] = busy_timeout
+    return engine
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+# The busy timeout each SQLite engine was made with: its writer's connection gets the same.
+_BUSY_TIMEOUT: weakref.WeakKeyDictionary[sa.Engine, float] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_pragmas(engine: sa.Engine, busy_timeout: float) -> None:
+    """WAL, synchronous=FULL and the busy timeout on every connection; BEGIN IMMEDIATE for every transaction."""
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let the "begin" hook below issue BEGIN
         cursor = dbapi_connection.cursor()
@@ -278,11 +295,20 @@ def create_engine(
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    return engine
+
+def _sqlite_writer_engine(engine: AsyncEngine) -> sa.Engine:
+    """A synchronous engine (the stdlib sqlite3 driver) on the same file, for the writer thread."""
+    busy_timeout = _BUSY_TIMEOUT.get(engine.sync_engine, 5.0)
+    writer = sa.create_engine(
+        engine.url.set(drivername="sqlite+pysqlite"), poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=0,
+        connect_args={"timeout": busy_timeout, "check_same_thread": False},
+    )
+    _sqlite_pragmas(writer, busy_timeout)
+    return writer
 
 
 _FIX = "create it for the user verpd runs as, or set database.url to a writable place such as sqlite+aiosqlite:////var/lib/verpd/verpd.sqlite3"
@@ -407,37 +433,46 @@ def _fit(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
     return fitted
 
 
-def _describe(error: SQLAlchemyError) -> str:
-    return str(getattr(error, "orig", None) or error).splitlines()[0]
+_describe = describe
 
 
 class Store:
-    """Transactions over one engine."""
+    """Reads and units of work over one engine."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, write_wait: float = 5.0) -> None:
         self.engine = engine
+        self.write_wait = write_wait
         self._sqlite = engine.dialect.name == "sqlite"
-        self._write_lock = asyncio.Lock()
+        self._writer: GroupWriter | None = None
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        """One atomic unit of work; committed durably on a clean exit, rolled back otherwise."""
-        async with self._serialised():
-            started = time.perf_counter()
-            try:
-                async with self.engine.begin() as conn:
-                    yield Transaction(conn, self._insert)
-            except SQLAlchemyError as e:
-                raise StoreError(_describe(e)) from e
-            metrics.DB_COMMIT_SECONDS.observe(time.perf_counter() - started)
+    async def run(self, work: Callable[[Transaction], T], *, wait: float | None = None) -> T:
+        """``work(tx)`` in one transaction, committed durably before this returns its result.
 
-    @asynccontextmanager
-    async def _serialised(self) -> AsyncIterator[None]:
+        On SQLite the unit joins the group-commit writer; if it is not started within
+        ``wait`` seconds (``write_wait`` by default) it is withdrawn with
+        :class:`~verpd.errors.WriteBusy`. A database failure raises StoreError and
+        nothing of the unit was written; ``work``'s own exception is raised as it is.
+        """
+        insert = self._insert
         if self._sqlite:
-            async with self._write_lock:
-                yield
-        else:
-            yield
+            if self._writer is None:
+                self._writer = GroupWriter(_sqlite_writer_engine(self.engine))
+                weakref.finalize(self, self._writer.abandon)  # a store dropped without close() frees its thread and file
+            return await self._writer.run(lambda conn: work(Transaction(conn, insert)), self.write_wait if wait is None else wait)
+        started = time.perf_counter()
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.run_sync(lambda sync: work(Transaction(sync, insert)))
+        except SQLAlchemyError as e:
+            raise StoreError(_describe(e)) from e
+        metrics.DB_COMMIT_SECONDS.observe(time.perf_counter() - started)
+        return result
+
+    async def close(self) -> None:
+        """Let queued writes finish and close the writer's connection (the engine is the owner's to dispose)."""
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
 
     def _insert(self, table: sa.Table) -> Any:
         return (sqlite.insert if self._sqlite else postgresql.insert)(table)
@@ -579,23 +614,19 @@ class Store:
 
     async def prune_bounces(self, older_than: datetime, batch: int) -> int:
         """Delete one batch of bounces received before ``older_than``; returns the count."""
-        async with self.transaction() as tx:
-            return await tx.prune(bounces, bounces.c.received_at < older_than, batch)
+        return await self.run(lambda tx: tx.prune(bounces, bounces.c.received_at < older_than, batch))
 
     async def prune_complaints(self, older_than: datetime, batch: int) -> int:
         """Delete one batch of complaints received before ``older_than``."""
-        async with self.transaction() as tx:
-            return await tx.prune(complaints, complaints.c.received_at < older_than, batch)
+        return await self.run(lambda tx: tx.prune(complaints, complaints.c.received_at < older_than, batch))
 
     async def prune_outbox(self, older_than: datetime, batch: int) -> int:
         """Delete one batch of outbox items carried out before ``older_than``."""
-        async with self.transaction() as tx:
-            return await tx.prune(outbox, outbox.c.done_at < older_than, batch)
+        return await self.run(lambda tx: tx.prune(outbox, outbox.c.done_at < older_than, batch))
 
     async def prune_raw(self, older_than: datetime, batch: int) -> int:
         """Delete one batch of raw messages received before ``older_than`` (the bounce rows stay)."""
-        async with self.transaction() as tx:
-            return await tx.prune(raw_messages, raw_messages.c.received_at < older_than, batch)
+        return await self.run(lambda tx: tx.prune(raw_messages, raw_messages.c.received_at < older_than, batch))
 
     async def claim_outbox(self, now: datetime, limit: int, lease: int) -> list[OutboxItem]:
         """Claim up to ``limit`` due items for ``lease`` seconds (never the dead-lettered), oldest first.
@@ -615,8 +646,7 @@ class Store:
         if not self._sqlite:
             due = due.with_for_update(skip_locked=True)
         claim = outbox.update().where(outbox.c.id.in_(due.scalar_subquery())).values(next_attempt_at=now + timedelta(seconds=lease))
-        async with self.transaction() as tx:
-            rows = [dict(r._mapping) for r in await tx.conn.execute(claim.returning(outbox))]
+        rows = await self.run(lambda tx: [dict(r._mapping) for r in tx.conn.execute(claim.returning(outbox))])
         items = []
         for r in sorted(rows, key=lambda r: r["id"]):
             kind = ActionKind(r["kind"])
@@ -643,38 +673,74 @@ class Store:
         return (await self._rows(query))[0]["due"]
 
     async def outbox_done(self, item_id: int, now: datetime) -> None:
-        async with self.transaction() as tx:
-            await tx.conn.execute(
-                outbox.update().where(outbox.c.id == item_id).values(done_at=now, attempts=outbox.c.attempts + 1, last_error=None)
-            )
+        done = outbox.update().where(outbox.c.id == item_id).values(done_at=now, attempts=outbox.c.attempts + 1, last_error=None)
+        await self.run(lambda tx: tx.conn.execute(done))
 
     async def outbox_failed(self, item_id: int, error: str, next_attempt_at: datetime, *, dead_at: datetime | None = None) -> None:
         """Count a failed attempt; ``dead_at`` gives the item up (dead letter) until ``retry_outbox``."""
-        async with self.transaction() as tx:
-            await tx.conn.execute(
-                outbox.update()
-                .where(outbox.c.id == item_id)
-                .values(attempts=outbox.c.attempts + 1, last_error=error[:2000], next_attempt_at=next_attempt_at, dead_at=dead_at)
-            )
+        failed = (
+            outbox.update()
+            .where(outbox.c.id == item_id)
+            .values(attempts=outbox.c.attempts + 1, last_error=error[:2000], next_attempt_at=next_attempt_at, dead_at=dead_at)
+        )
+        await self.run(lambda tx: tx.conn.execute(failed))
 
     async def retry_outbox(self, now: datetime, ids: list[int] | None = None) -> int:
         """Make dead-lettered items (``ids``, or all of them) due now with a fresh attempt count; returns how many."""
         condition = sa.and_(outbox.c.done_at.is_(None), outbox.c.dead_at.is_not(None))
         if ids is not None:
             condition = sa.and_(condition, outbox.c.id.in_(ids))
-        async with self.transaction() as tx:
-            result = await tx.conn.execute(outbox.update().where(condition).values(dead_at=None, attempts=0, next_attempt_at=now))
-            return result.rowcount
+        retry = outbox.update().where(condition).values(dead_at=None, attempts=0, next_attempt_at=now)
+        return await self.run(lambda tx: int(tx.conn.execute(retry).rowcount))
+
+
+# The hot path's statements, built once per dialect and executed with parameters: building a
+# statement with its values on every call cost SQLAlchemy about 1 ms per bounce (construction
+# and cache-key generation), ten times the database's own work (profile in BENCHMARKS.md).
+_PREPARED: dict[tuple[str, str], Any] = {}
+
+
+def _prepare(insert: Any) -> dict[str, Any]:
+    """The statements :class:`Transaction` executes on every message, for one dialect's ``insert``."""
+    subject_row = insert(subjects)
+    history_since = sa.bindparam("since", type_=UTCDateTime())
+    return {
+        "add_bounce": insert(bounces).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(bounces.c.id),
+        "addresses_of": sa.select(bounces.c.address).where(bounces.c.verp_local == sa.bindparam("verp")).limit(sa.bindparam("limit")),
+        "complainants_of": sa.select(complaints.c.address).where(complaints.c.verp_local == sa.bindparam("verp")).limit(sa.bindparam("limit")),
+        "store_raw": insert(raw_messages).on_conflict_do_nothing(index_elements=["sha256"]).returning(raw_messages.c.id),
+        "raw_id": sa.select(raw_messages.c.id).where(raw_messages.c.sha256 == sa.bindparam("sha256")),
+        "add_complaint": insert(complaints).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(complaints.c.id),
+        "touch_subject": subject_row.on_conflict_do_update(
+            index_elements=["tenant", "user_id"], set_={"last_bounce_at": subject_row.excluded.last_bounce_at}
+        ).returning(subjects.c.state, subjects.c.flagged_at, subjects.c.reset_at),
+        "history": (
+            sa.select(
+                bounces.c.verp_local, bounces.c.address, bounces.c.sent_at, bounces.c.received_at, bounces.c.reason,
+                bounces.c.severity, bounces.c.status, bounces.c.evidence,
+            )
+            .where(bounces.c.tenant == sa.bindparam("tenant"), bounces.c.user_id == sa.bindparam("user"), bounces.c.received_at >= history_since)
+            .order_by(bounces.c.received_at.desc(), bounces.c.id.desc())
+            .limit(sa.bindparam("limit"))
+        ),
+        "decision": decisions.insert().returning(decisions.c.id),
+        "enqueue": insert(outbox).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(outbox.c.id),
+    }
 
 
 class Transaction:
-    """The operations the pipeline composes inside one transaction."""
+    """The operations a unit of work composes inside one transaction (synchronous: it runs in the writer)."""
 
-    def __init__(self, conn: AsyncConnection, insert: Any) -> None:
+    def __init__(self, conn: sa.Connection, insert: Any) -> None:
         self.conn = conn
         self._insert = insert
+        dialect = conn.dialect.name
+        statements = _PREPARED.get((dialect, ""))
+        if statements is None:
+            statements = _PREPARED[(dialect, "")] = _prepare(insert)
+        self._sql: dict[str, Any] = statements
 
-    async def add_bounce(self, record: BounceRecord, *, raw_id: int | None = None, dkim: str | None = None) -> Added:
+    def add_bounce(self, record: BounceRecord, *, raw_id: int | None = None, dkim: str | None = None) -> Added:
         """Store ``record`` once per :func:`bounce_key`; a repeat only bumps its seen count, unless it is harder."""
         key = bounce_key(record)
         verdict = _fit(bounces, {
@@ -706,38 +772,34 @@ class Transaction:
             "dkim": dkim,
             "raw_id": raw_id,
         })
-        statement = self._insert(bounces).values(values).on_conflict_do_nothing(index_elements=["dedup_key"])
-        if (await self.conn.execute(statement.returning(bounces.c.id))).first() is not None:
+        if self.conn.execute(self._sql["add_bounce"], values).first() is not None:
             return Added.NEW
-        stored = (await self.conn.execute(sa.select(bounces.c.id, bounces.c.severity).where(bounces.c.dedup_key == key))).one()
+        stored = (self.conn.execute(sa.select(bounces.c.id, bounces.c.severity).where(bounces.c.dedup_key == key))).one()
         seen = {"seen_count": sa.func.coalesce(bounces.c.seen_count, 1) + 1, "last_seen_at": record.received_at}
         harder = record.severity is Severity.HARD and stored.severity != Severity.HARD.value
         if harder:  # e.g. a delay notice first, then the failure: the row takes the failure's verdict
             seen.update(verdict)
             seen["received_at"] = record.received_at
-        await self.conn.execute(bounces.update().where(bounces.c.id == stored.id).values(seen))
+        self.conn.execute(bounces.update().where(bounces.c.id == stored.id).values(seen))
         return Added.HARDER if harder else Added.DUPLICATE
 
-    async def addresses_of(self, verp_local: str, limit: int) -> set[str]:
+    def addresses_of(self, verp_local: str, limit: int) -> set[str]:
         """The (case-folded) addresses already stored for one sent message, at most ``limit`` of them."""
-        query = sa.select(bounces.c.address).where(bounces.c.verp_local == verp_local).limit(limit)
-        return {row.address.casefold() for row in await self.conn.execute(query)}
+        return {row.address.casefold() for row in self.conn.execute(self._sql["addresses_of"], {"verp": verp_local, "limit": limit})}
 
-    async def complainants_of(self, verp_local: str, limit: int) -> set[str]:
+    def complainants_of(self, verp_local: str, limit: int) -> set[str]:
         """The (case-folded) addresses that already complained about one sent message, at most ``limit``."""
-        query = sa.select(complaints.c.address).where(complaints.c.verp_local == verp_local).limit(limit)
-        return {row.address.casefold() for row in await self.conn.execute(query)}
+        return {row.address.casefold() for row in self.conn.execute(self._sql["complainants_of"], {"verp": verp_local, "limit": limit})}
 
-    async def store_raw(self, raw: bytes, now: datetime) -> int:
+    def store_raw(self, raw: bytes, now: datetime) -> int:
         """Keep ``raw`` for review (once per content); returns its id."""
         digest = hashlib.sha256(raw).hexdigest()
-        statement = self._insert(raw_messages).values(received_at=now, sha256=digest, message=raw).on_conflict_do_nothing(index_elements=["sha256"])
-        row = (await self.conn.execute(statement.returning(raw_messages.c.id))).first()
+        row = self.conn.execute(self._sql["store_raw"], {"received_at": now, "sha256": digest, "message": raw}).first()
         if row is not None:
             return int(row.id)
-        return int((await self.conn.execute(sa.select(raw_messages.c.id).where(raw_messages.c.sha256 == digest))).scalar_one())
+        return int(self.conn.execute(self._sql["raw_id"], {"sha256": digest}).scalar_one())
 
-    async def add_complaint(
+    def add_complaint(
         self, *, tenant: str, user: int, verp_local: str, received_at: datetime, address: str, feedback_type: str, message_id: str | None,
         dkim: str | None = None, raw_id: int | None = None,
     ) -> bool:
@@ -747,10 +809,9 @@ class Transaction:
             feedback_type=feedback_type, message_id=message_id, dkim=dkim, raw_id=raw_id,
             dedup_key=complaint_key(verp_local, address, feedback_type),
         ))
-        statement = self._insert(complaints).values(values).on_conflict_do_nothing(index_elements=["dedup_key"])
-        return (await self.conn.execute(statement.returning(complaints.c.id))).first() is not None
+        return self.conn.execute(self._sql["add_complaint"], values).first() is not None
 
-    async def subject(self, tenant: str, user: int, now: datetime, *, touch: bool = True) -> History:
+    def subject(self, tenant: str, user: int, now: datetime, *, touch: bool = True) -> History:
         """The subject's state (no bounces yet), creating it (active) if it has none.
 
         It also serialises decisions about one subject across daemons: on PostgreSQL the
@@ -759,90 +820,75 @@ class Transaction:
         (READ COMMITTED reads afresh per statement); SQLite's writers are serialised by
         ``BEGIN IMMEDIATE``. Callers read the history only after this.
         """
-        statement = self._insert(subjects).values(
-            tenant=tenant, user_id=user, state=SubjectState.ACTIVE.value, first_bounce_at=now, last_bounce_at=now
-        )
+        row_values = {"tenant": tenant, "user_id": user, "state": SubjectState.ACTIVE.value, "first_bounce_at": now, "last_bounce_at": now}
         columns = (subjects.c.state, subjects.c.flagged_at, subjects.c.reset_at)
         if touch:  # one statement: the upsert returns the row, new or updated
-            statement = statement.on_conflict_do_update(index_elements=["tenant", "user_id"], set_={"last_bounce_at": now})
-            row = (await self.conn.execute(statement.returning(*columns))).one()
+            row = self.conn.execute(self._sql["touch_subject"], row_values).one()
         else:
-            await self.conn.execute(statement.on_conflict_do_nothing(index_elements=["tenant", "user_id"]))
+            statement = self._insert(subjects).values(row_values)
+            self.conn.execute(statement.on_conflict_do_nothing(index_elements=["tenant", "user_id"]))
             locked = sa.select(*columns).where(subjects.c.tenant == tenant, subjects.c.user_id == user).with_for_update()
-            row = (await self.conn.execute(locked)).one()
+            row = (self.conn.execute(locked)).one()
         return History(SubjectState(row.state), row.flagged_at is not None, row.reset_at)
 
-    async def has_subject(self, tenant: str, user: int) -> bool:
+    def has_subject(self, tenant: str, user: int) -> bool:
         query = sa.select(subjects.c.state).where(subjects.c.tenant == tenant, subjects.c.user_id == user)
-        return (await self.conn.execute(query)).first() is not None
+        return (self.conn.execute(query)).first() is not None
 
-    async def history(self, tenant: str, user: int, since: datetime, *, limit: int = HISTORY_ROWS) -> tuple[PastBounce, ...]:
+    def history(self, tenant: str, user: int, since: datetime, *, limit: int = HISTORY_ROWS) -> tuple[PastBounce, ...]:
         """The subject's bounces received since ``since``, newest first (at most ``limit``)."""
-        query = (
-            sa.select(
-                bounces.c.verp_local, bounces.c.address, bounces.c.sent_at, bounces.c.received_at, bounces.c.reason,
-                bounces.c.severity, bounces.c.status, bounces.c.evidence,
-            )
-            .where(bounces.c.tenant == tenant, bounces.c.user_id == user, bounces.c.received_at >= since)
-            .order_by(bounces.c.received_at.desc(), bounces.c.id.desc())
-            .limit(limit)
-        )
+        rows = self.conn.execute(self._sql["history"], {"tenant": tenant, "user": user, "since": since, "limit": limit})
         return tuple(
             PastBounce(r.verp_local, r.address, r.sent_at, r.received_at, _reason(r.reason), Severity(r.severity), r.status, _evidence_ref(r.evidence))
-            for r in await self.conn.execute(query)
+            for r in rows
         )
 
-    async def apply(self, tenant: str, user: int, decision: Decision, now: datetime) -> int:
+    def apply(self, tenant: str, user: int, decision: Decision, now: datetime) -> int:
         """Carry out ``decision``'s state change and store it with its evidence; returns the decision's id."""
         where = sa.and_(subjects.c.tenant == tenant, subjects.c.user_id == user)
         why = decision.why.replace("\x00", "")  # PostgreSQL text holds no NUL (see _fit)
         if decision.action is Action.SUPPRESS:
-            await self.conn.execute(subjects.update().where(where).values(
+            self.conn.execute(subjects.update().where(where).values(
                 state=SubjectState.SUPPRESSED.value, state_changed_at=now, state_reason=why))
         elif decision.action is Action.WOULD_SUPPRESS:
-            await self.conn.execute(subjects.update().where(where).values(flagged_at=now))
+            self.conn.execute(subjects.update().where(where).values(flagged_at=now))
         elif decision.action is Action.RESET:
-            await self.conn.execute(subjects.update().where(where).values(
+            self.conn.execute(subjects.update().where(where).values(
                 state=SubjectState.ACTIVE.value, state_changed_at=now, state_reason=why, flagged_at=None, reset_at=now))
         values = dict(
             tenant=tenant, user_id=user, decided_at=now, action=decision.action.value, rule=decision.rule.value, why=why,
             score=decision.score, addresses=json.dumps(list(decision.addresses)),
             counted=json.dumps([b.summary().body() for b in decision.counted], ensure_ascii=False),
         )
-        return int((await self.conn.execute(decisions.insert().values(values).returning(decisions.c.id))).scalar_one())
+        return int(self.conn.execute(self._sql["decision"], values).scalar_one())
 
-    async def enqueue(self, kind: ActionKind, key: str, payload: Payload, message: bytes, now: datetime, *, tenant: str | None = None) -> bool:
+    def enqueue(self, kind: ActionKind, key: str, payload: Payload, message: bytes, now: datetime, *, tenant: str | None = None) -> bool:
         """Queue a side effect once per ``key``; False if it was already queued."""
-        statement = (
-            self._insert(outbox)
-            .values(kind=kind.value, dedup_key=key, payload=encode_payload(payload), message=message, created_at=now,
-                    next_attempt_at=now, attempts=0, tenant=tenant)
-            .on_conflict_do_nothing(index_elements=["dedup_key"])
-        )
-        result = await self.conn.execute(statement.returning(outbox.c.id))
-        return result.first() is not None
+        values = dict(kind=kind.value, dedup_key=key, payload=encode_payload(payload), message=message, created_at=now,
+                      next_attempt_at=now, attempts=0, tenant=tenant)
+        return self.conn.execute(self._sql["enqueue"], values).first() is not None
 
-    async def domain_failures(self, domain: str, since: datetime) -> dict[str, int]:
+    def domain_failures(self, domain: str, since: datetime) -> dict[str, int]:
         """Failures from ``domain`` received since ``since``, counted by reason."""
         query = (
             sa.select(bounces.c.reason, sa.func.count().label("n"))
             .where(bounces.c.domain == domain, bounces.c.received_at >= since)
             .group_by(bounces.c.reason)
         )
-        return {r.reason: int(r.n) for r in await self.conn.execute(query)}
+        return {r.reason: int(r.n) for r in self.conn.execute(query)}
 
-    async def trouble_episode(self, domain: str) -> tuple[datetime, datetime] | None:
-        row = (await self.conn.execute(sa.select(trouble.c.started_at, trouble.c.last_seen_at).where(trouble.c.domain == domain))).first()
+    def trouble_episode(self, domain: str) -> tuple[datetime, datetime] | None:
+        row = (self.conn.execute(sa.select(trouble.c.started_at, trouble.c.last_seen_at).where(trouble.c.domain == domain))).first()
         return (row.started_at, row.last_seen_at) if row else None
 
-    async def set_trouble(self, domain: str, started_at: datetime, last_seen_at: datetime) -> None:
+    def set_trouble(self, domain: str, started_at: datetime, last_seen_at: datetime) -> None:
         statement = self._insert(trouble).values(domain=domain, started_at=started_at, last_seen_at=last_seen_at).on_conflict_do_update(
             index_elements=["domain"], set_={"started_at": started_at, "last_seen_at": last_seen_at})
-        await self.conn.execute(statement)
+        self.conn.execute(statement)
 
-    async def prune(self, table: sa.Table, condition: sa.ColumnElement[bool], batch: int) -> int:
+    def prune(self, table: sa.Table, condition: sa.ColumnElement[bool], batch: int) -> int:
         ids = sa.select(table.c.id).where(condition).limit(batch).scalar_subquery()
-        result = await self.conn.execute(table.delete().where(table.c.id.in_(ids)))
+        result = self.conn.execute(table.delete().where(table.c.id.in_(ids)))
         return result.rowcount
 
 

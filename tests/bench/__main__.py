@@ -1,10 +1,10 @@
 """``make bench``: run the benchmarks and print their figures.
 
-    python -m tests.bench [corpus] [parse] [lmtp] [ingest] [fuzz] [--sessions N] [--messages N] [--corpus DIR] [--repeat N] [--recipients N]
+    python -m tests.bench [corpus] [parse] [lmtp] [ingest] [crash] [hostile] [fuzz] [--case WORD] [--sessions N] [--messages N] [--kills N] [--corpus DIR] [--repeat N] [--recipients N]
                           [--inputs N] [--targets T,...] [--atheris]
 
 Benchmarks measure; they never assert a timing (targets live here, not in unit tests).
-``fuzz`` is the exception that checks: it exits non-zero when a fuzz target failed.
+``fuzz`` exits non-zero when a fuzz target failed (as ``crash`` does when the database is wrong).
 """
 
 from __future__ import annotations
@@ -12,28 +12,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 from pathlib import Path
 
-from tests.bench import bench_corpus, bench_fuzz, bench_ingest, bench_lmtp, bench_parse
+from tests.bench import bench_corpus, bench_crash, bench_fuzz, bench_hostile, bench_ingest, bench_lmtp, bench_parse
 from tests.conftest import shared_dir
 
-BENCHMARKS = ("corpus", "parse", "lmtp", "ingest", "fuzz")
+BENCHMARKS = ("corpus", "parse", "lmtp", "ingest", "crash", "hostile", "fuzz")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
     parser.add_argument("which", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
-    parser.add_argument("--sessions", type=int, default=8, help="lmtp: concurrent LMTP sessions")
-    parser.add_argument("--messages", type=int, default=2000, help="lmtp: bounces to deliver in all")
+    parser.add_argument("--sessions", type=int, help="lmtp, crash: concurrent LMTP sessions (default: lmtp 8, crash 10)")
+    parser.add_argument("--messages", type=int, default=2000, help="lmtp, ingest, crash: bounces to deliver in all")
+    parser.add_argument("--kills", type=int, default=5, help="crash: times verpd is killed with SIGKILL and restarted")
     parser.add_argument("--postgres", metavar="URL", default=os.environ.get("VERPD_BENCH_PG_URL"),
-                        help="lmtp: also run against this PostgreSQL database (default: $VERPD_BENCH_PG_URL, else a throwaway "
+                        help="lmtp, crash: also run against this (for crash: empty) PostgreSQL database (default: $VERPD_BENCH_PG_URL, else a throwaway "
                         "cluster when PostgreSQL is installed)")
     parser.add_argument("--corpus", type=Path, default=Path(os.environ.get("VERPD_BENCH_CORPUS", shared_dir() / "corpus/sisimai/emails")),
                         help="parse: directory of messages (default: the shared Sisimai corpus)")
     parser.add_argument("--repeat", type=int, default=20, help="parse: how many times each message is parsed per run")
     parser.add_argument("--rounds", type=int, default=3, help="parse: runs per parser (the median is reported)")
     parser.add_argument("--recipients", type=int, default=100_000, help="parse: recipient blocks of the large DSN timed on its own")
+    parser.add_argument("--case", action="append", metavar="WORD", help="hostile: only the cases whose name contains WORD (repeatable)")
     parser.add_argument("--inputs", type=int, default=100_000, help="fuzz: inputs in all, shared among the targets (default: 10^5)")
     parser.add_argument("--targets", default=",".join(bench_fuzz.SHARES), help=f"fuzz: the targets to run (default: {','.join(bench_fuzz.SHARES)})")
     parser.add_argument("--atheris", action="store_true", help="fuzz: let atheris (libFuzzer) choose the bytes hypothesis turns into inputs")
@@ -52,16 +53,21 @@ def main() -> None:
         else:
             print(f"parse: no corpus at {args.corpus} (set VERPD_BENCH_CORPUS or --corpus DIR)")
     if "lmtp" in which:
-        asyncio.run(bench_lmtp.run(sessions=args.sessions, messages=args.messages))
-        bench_lmtp.run_postgres(args.sessions, args.messages, args.postgres)
+        sessions = args.sessions or 8
+        asyncio.run(bench_lmtp.run(sessions=sessions, messages=args.messages))
+        bench_lmtp.run_postgres(sessions, args.messages, args.postgres)
     if "ingest" in which:
         asyncio.run(bench_ingest.run(args.messages))
+    if "crash" in which and not bench_crash.run(args.sessions or 10, args.messages, args.kills, args.postgres):
+        raise SystemExit("crash: the database does not match the ledger (PROBLEM lines above)")
+    if "hostile" in which:
+        asyncio.run(bench_hostile.run(args.case))
     if "fuzz" in which:
         targets = [t for t in args.targets.split(",") if t]
         if set(targets) - set(bench_fuzz.SHARES):
             parser.error(f"unknown fuzz target(s): {', '.join(sorted(set(targets) - set(bench_fuzz.SHARES)))}")
         if not bench_fuzz.run(args.inputs, targets, args.atheris):
-            sys.exit(1)
+            raise SystemExit("fuzz: a target failed (FAILED lines above)")
 
 
 main()

@@ -73,10 +73,12 @@ def with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
 
     async def run() -> T:
         engine = engine_for(config.database)
+        store = Store(engine)
         try:
             await ensure_schema(engine, auto_upgrade=config.database.auto_upgrade)
-            return await work(Store(engine))
+            return await work(store)
         finally:
+            await store.close()
             await engine.dispose()
 
     return asyncio.run(run())

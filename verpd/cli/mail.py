@@ -298,9 +298,10 @@ async def _deliver(
         return checked.result.value
 
     engine = engine_for(config.database)
+    store = Store(engine)
     try:
         await ensure_schema(engine, auto_upgrade=config.database.auto_upgrade)
-        pipeline = Pipeline(config, Store(engine), dkim=check if dkim else None)
+        pipeline = Pipeline(config, store, dkim=check if dkim else None)
         results = []
         for raw, recipients, received_at in work:
             results.append(await pipeline.deliver(raw, recipients, received_at))
@@ -310,6 +311,7 @@ async def _deliver(
             progress.finish()
         return results
     finally:
+        await store.close()
         await engine.dispose()
 
 

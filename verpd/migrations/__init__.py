@@ -26,16 +26,22 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from verpd.errors import SchemaError
 
+if TYPE_CHECKING:  # Alembic is imported only to migrate or to list revisions: a current database needs none of it
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 HERE = Path(__file__).resolve().parent
 BASELINE = "43948488ec72"  # versions/43948488ec72_baseline.py: the whole schema when migrations began
+# The newest revision in versions/ (tests/test_migrations.py checks it is Alembic's head): a database
+# recorded at HEAD is current without loading Alembic, which would cost serve about 10 MiB of memory.
+HEAD = "43948488ec72"
+_VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
 
 
 class SchemaState(enum.Enum):
@@ -79,6 +85,8 @@ def config(connection: sa.Connection | None = None, *, url: str | None = None, t
     """Alembic's configuration, built in code: the scripts in this package, and the connection
     (or the URL of a database) to run them on. ``target_metadata`` is for ``alembic revision
     --autogenerate`` from a developer's shell (``verpd.store.metadata``)."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
     cfg.set_main_option("path_separator", "os")
@@ -91,6 +99,8 @@ def config(connection: sa.Connection | None = None, *, url: str | None = None, t
 
 @functools.cache
 def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(config())
 
 
@@ -113,13 +123,22 @@ def baseline() -> ModuleType:
 
 def current(conn: sa.Connection) -> str | None:
     """The revision recorded in the database (None: none is, the database is empty or predates migrations)."""
-    heads = MigrationContext.configure(conn).get_current_heads()
+    heads = _recorded(conn)
     return ",".join(heads) if heads else None
+
+
+def _recorded(conn: sa.Connection) -> tuple[str, ...]:
+    """The revisions in ``alembic_version`` (none when the table is missing), read as Alembic reads them."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return ()
+    return tuple(sorted(row.version_num for row in conn.execute(sa.select(_VERSION_TABLE.c.version_num))))
 
 
 def status(conn: sa.Connection) -> SchemaStatus:
     """Where the database's schema stands (SchemaError if it holds tables verpd did not make)."""
-    recorded = MigrationContext.configure(conn).get_current_heads()
+    recorded = _recorded(conn)
+    if recorded == (HEAD,):
+        return SchemaStatus(SchemaState.CURRENT, HEAD, HEAD)
     newest = head()
     if recorded:
         revision = ",".join(recorded)
@@ -142,6 +161,8 @@ def upgrade(conn: sa.Connection) -> tuple[str | None, str]:
     before = status(conn)
     if before.state is SchemaState.NEWER:
         raise SchemaError(before.newer_message())
+    from alembic import command
+
     command.upgrade(config(conn), "head")
     after = current(conn)
     assert after is not None
