@@ -76,8 +76,7 @@ def test_reply_reader_refuses_a_reply_line_rfc_5321_does_not_allow(line: bytes) 
     """The LMTP check fails on a reply line outside RFC 5321 §4.2's grammar or longer than 512 octets."""
     server, client = socket.socketpair()
     with server, client:
-        conn = fuzz.Conn.__new__(fuzz.Conn)
-        conn.sock, conn.buffer, conn.closed, conn.echoes = client, b"", False, 0
+        conn = fuzz.Conn(client)
         server.sendall(line)
         with pytest.raises(fuzz.FuzzFailure, match="malformed reply line"):
             conn.reply()

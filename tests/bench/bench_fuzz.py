@@ -155,8 +155,9 @@ def child(target_name: str, inputs: int, directory: Path, use_atheris: bool) -> 
                 test()
             target.finish()
     except Exception as e:  # hypothesis has shrunk the failing input and raised its error
-        tally.failures += 1
-        tally.messages.append("".join(traceback.format_exception_only(e)).strip()[:1500])
+        for error in e.exceptions if isinstance(e, BaseExceptionGroup) else (e,):  # hypothesis reports distinct bugs as a group
+            tally.failures += 1
+            tally.messages.append("".join(traceback.format_exception_only(error)).strip()[:1500])
     tally.write()
 
 
