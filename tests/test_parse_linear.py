@@ -374,6 +374,9 @@ SHAPES: list[tuple[str, Shape, int, str | None]] = [
     ("dsn-long-x400-address-resolved-by-to", lambda n: _dsn_for("x400; c=US;a= ;p=Example;" + "ou=unit;" * 20 * n + "s=User0;@mta", _to_and_cc(n)), 100, "dsn"),
     ("dsn-percent-hack-route-of-dots", lambda n: _dsn_for("rfc822; a%" + "b." * 10 * n + "b%x@y@z"), 1200, "dsn"),
     ("dsn-returned-to-of-nested-comments", lambda n: _dsn_for("rfc822; user@mailhub0", "To: " + "(" * 2 * n + "\n"), 300, "dsn"),
+    # found by tests/fuzz.py: the fallback searched all the text before each address of a line
+    # for a sender or target label (8 n took 61 times as long, a 116 kB line 94 s)
+    ("fallback-line-of-addresses-after-a-word", lambda n: _fallback("user@example.org: 550 5.1.1 User unknown\n\nSee " + "a@example.org( " * 10 * n), 30, "fallback"),
 ]
 
 

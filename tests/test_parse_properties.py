@@ -136,3 +136,39 @@ def test_memory_for_deep_nesting_does_not_grow_with_the_depth() -> None:
     finally:
         tracemalloc.stop()
     assert peak <= 8 * len(raw), f"peak {peak / 1e6:.1f} MB for {len(raw) / 1e6:.1f} MB"
+
+
+def test_memory_for_a_header_folded_over_many_lines_stays_a_small_multiple_of_its_size() -> None:
+    """A header folded over half a million short lines costs memory of a few times its size.
+
+    Found by tests/fuzz.py: the header block's regular expressions kept a backtracking
+    record per continuation line, and such a megabyte header peaked at 100 times its size.
+    """
+    raw = b"From: MAILER-DAEMON@example.com\nSubject: x\nX-Long: " + b"\n " * 500_000 + b"\n\nbody\n"
+    tracemalloc.start()
+    try:
+        parse(raw)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= 8 * len(raw), f"peak {peak / 1e6:.1f} MB for {len(raw) / 1e6:.1f} MB"
+
+
+def test_memory_for_a_delivery_status_part_of_blank_lines_stays_a_small_multiple_of_its_size() -> None:
+    """A delivery-status part of a hundred thousand blank lines costs memory of a few times its size.
+
+    Found by tests/fuzz.py: each blank line after another made an empty header block, a
+    Message and a field dict of its own, and such a part peaked at 380 times its size.
+    """
+    raw = (
+        b"From: MAILER-DAEMON@example.com\nSubject: Undelivered Mail\n"
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n"
+        b"--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n" + b"\n" * 100_000 + b"--B--\n"
+    )
+    tracemalloc.start()
+    try:
+        parse(raw)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= 32 * len(raw), f"peak {peak / 1e6:.1f} MB for {len(raw) / 1e6:.1f} MB"

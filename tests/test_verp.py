@@ -20,7 +20,7 @@ from tests.conftest import shared_file
 from verpd.config import Secret, VerpConfig
 from verpd.errors import VerpError, VerpErrorKind
 from verpd.model import VerpFormat
-from verpd.verp import MAX_TIME, Verp, base36, key_id
+from verpd.verp import MAX_TIME, Verp, VerpSet, base36, key_id
 
 VECTORS = "vectors/mediawiki_verp.json"
 HOME_DOMAIN = "wiki.example.org"  # domain of vectors 1-14, from which the negative cases derive
@@ -277,6 +277,20 @@ def test_expired_address_is_expired_not_bad_signature(fmt: VerpFormat) -> None:
     """A correctly signed address older than accept_time is EXPIRED."""
     verp = make(fmt)
     assert rejection(verp, verp.encode("enwiki", 42, NOW), NOW + ACCEPT_TIME + 1) is VerpErrorKind.EXPIRED
+
+
+@pytest.mark.parametrize("fmt", list(VerpFormat), ids=lambda f: f.value)
+@pytest.mark.parametrize(("age", "kind"), [(ACCEPT_TIME + 1, VerpErrorKind.EXPIRED), (-CLOCK_SKEW - 1, VerpErrorKind.FUTURE)], ids=["expired", "future"])
+def test_tenants_own_address_out_of_time_is_expired_or_future_not_bad_signature(fmt: VerpFormat, age: int, kind: VerpErrorKind) -> None:
+    """An address a tenant's own configuration signed, outside its time window, is EXPIRED or FUTURE, not the
+    BAD_SIGNATURE of the global configuration tried first (found by tests/fuzz.py: RCPT said "signature does not verify")."""
+    own = make(fmt, b"a-secret-only-dewiki-knows-0123456")
+    verps = VerpSet(native().config, {"dewiki": own.config})
+    address = own.encode("dewiki", 42, NOW)
+    assert verps.verify(address, NOW).user == 42
+    with pytest.raises(VerpError) as caught:
+        verps.verify(address, NOW + age)
+    assert caught.value.kind is kind
 
 
 @pytest.mark.parametrize("fmt", list(VerpFormat), ids=lambda f: f.value)

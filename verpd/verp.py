@@ -109,27 +109,31 @@ class Verp:
 
     def verify(self, address: str, now: int) -> VerpAddress:
         """The decoded address, or :class:`VerpError` saying why it is not ours."""
+        return self.in_time(self.decode(address), now)
+
+    def decode(self, address: str) -> VerpAddress:
+        """The address a secret of ours signed, whatever its age, or :class:`VerpError` (NOT_OURS, BAD_SIGNATURE)."""
         local, at, domain = address.rpartition("@")
         # Both formats are pure ASCII; without this check str.lower()/casefold() would map
         # look-alikes (U+212A KELVIN SIGN -> "k", U+017F LONG S -> "s") onto a valid address.
         if not address.isascii() or not at or "@" in local or domain.casefold() != self._domain:
             raise VerpError(VerpErrorKind.NOT_OURS, "not an address of the VERP domain")
         if self.config.format is VerpFormat.MEDIAWIKI:
-            return self._verify_mediawiki(local, now)
-        return self._verify_native(local.lower(), now)
+            return self._decode_mediawiki(local)
+        return self._decode_native(local.lower())
 
-    def _verify_mediawiki(self, local: str, now: int) -> VerpAddress:
+    def _decode_mediawiki(self, local: str) -> VerpAddress:
         wiki, user36, time36, tag = self._segments(local, _MEDIAWIKI_WIKI, "PREFIX-WIKI-USER-TIME-TAG")
         signed = local[: -len(tag) - 1]
         index = self._match(tag if _MEDIAWIKI_TAG.fullmatch(tag) else None, lambda s: self._mediawiki_tag(s, signed))
-        return self._decoded(wiki.replace(".", "-"), user36, time36, local, index, now)
+        return self._decoded(wiki.replace(".", "-"), user36, time36, local, index)
 
-    def _verify_native(self, local: str, now: int) -> VerpAddress:
+    def _decode_native(self, local: str) -> VerpAddress:
         tenant, user36, time36, tail = self._segments(local, _NATIVE_TENANT, "PREFIX-TENANT-USER-TIME-TAG")
         signed, kid = local[:-16], tail[:1]
         tag = tail[1:] if _NATIVE_TAG.fullmatch(tail) else None
         index = self._match(tag, lambda s: self._native_tag(s, signed) if key_id(s) == kid else None)
-        return self._decoded(tenant, user36, time36, local, index, now)
+        return self._decoded(tenant, user36, time36, local, index)
 
     def _segments(self, local: str, tenant_pattern: re.Pattern[str], shape: str) -> tuple[str, str, str, str]:
         """(tenant, user36, time36, tag) of ``PREFIX-TENANT-USER-TIME-TAG``, or NOT_OURS."""
@@ -150,15 +154,20 @@ class Verp:
                     return index
         raise VerpError(VerpErrorKind.BAD_SIGNATURE, "the signature does not match any configured secret")
 
-    def _decoded(self, tenant: str, user36: str, time36: str, local: str, index: int, now: int) -> VerpAddress:
+    def _decoded(self, tenant: str, user36: str, time36: str, local: str, index: int) -> VerpAddress:
         user, sent = int(user36, 36), int(time36, 36)
         if user > MAX_USER or sent >= MAX_TIME:
             raise VerpError(VerpErrorKind.NOT_OURS, "user id or send time out of range")
+        return VerpAddress(tenant, user, datetime.fromtimestamp(sent, UTC), local, index)
+
+    def in_time(self, decoded: VerpAddress, now: int) -> VerpAddress:
+        """``decoded`` if its send time lies within verp.accept_time and verp.clock_skew of ``now``, else EXPIRED or FUTURE."""
+        sent = int(decoded.sent_at.timestamp())
         if now - sent >= self.config.accept_time:
             raise VerpError(VerpErrorKind.EXPIRED, f"sent {now - sent} s ago, accepted for {self.config.accept_time} s")
         if sent - now > self.config.clock_skew:
             raise VerpError(VerpErrorKind.FUTURE, f"send time lies {sent - now} s in the future")
-        return VerpAddress(tenant, user, datetime.fromtimestamp(sent, UTC), local, index)
+        return decoded
 
 
 # Errors that say more than "not ours": reported in preference when no configuration verifies.
@@ -181,11 +190,16 @@ class VerpSet:
         return self.tenants.get(tenant, self.default).encode(tenant, user, sent_at)
 
     def verify(self, address: str, now: int) -> VerpAddress:
-        """The decoded address, verified by the configuration of the tenant it names."""
+        """The decoded address, verified by the configuration of the tenant it names.
+
+        Its age is judged once that configuration has verified the signature, so a
+        tenant's own expired address is EXPIRED, not the BAD_SIGNATURE another
+        configuration (tried first) found.
+        """
         best: VerpError | None = None
         for owner, verp in ((None, self.default), *self.tenants.items()):
             try:
-                decoded = verp.verify(address, now)
+                decoded = verp.decode(address)
             except VerpError as e:
                 if best is None or (e.kind in _SPECIFIC and best.kind not in _SPECIFIC):
                     best = e
@@ -193,6 +207,6 @@ class VerpSet:
             if (owner is None and decoded.tenant in self.tenants) or (owner is not None and decoded.tenant != owner):
                 best = VerpError(VerpErrorKind.BAD_SIGNATURE, "the signature does not match any secret of the tenant it names")
                 continue
-            return decoded
+            return verp.in_time(decoded, now)
         assert best is not None
         raise best

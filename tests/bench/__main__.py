@@ -1,7 +1,7 @@
 """``make bench``: run the benchmarks and print their figures.
 
-    python -m tests.bench [corpus] [parse] [lmtp] [ingest] [ingest-stored] [crash] [hostile] [--case WORD] [--sessions N] [--messages N]
-                          [--kills N] [--corpus DIR] [--repeat N] [--recipients N] [--stored N]
+    python -m tests.bench [corpus] [parse] [lmtp] [ingest] [ingest-stored] [crash] [hostile] [fuzz] [--case WORD] [--sessions N] [--messages N]
+                          [--kills N] [--corpus DIR] [--repeat N] [--recipients N] [--stored N] [--inputs N] [--targets T,...] [--atheris]
 
 ``ingest-stored`` (ingest with ``--stored`` 10^6 bounces already stored against an empty database,
 ``verpd stats``, the threshold query and their query plans) takes about a minute, plus about a minute
@@ -9,6 +9,7 @@ the first time to pre-fill its 0.9 GB SQLite file (cached under the temporary di
 each run works on a copy): ``make bench BENCH_ARGS=ingest-stored`` runs it alone.
 
 Benchmarks measure; they never assert a timing (targets live here, not in unit tests).
+``fuzz`` exits non-zero when a fuzz target failed (as ``crash`` does when the database is wrong).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import asyncio
 import os
 from pathlib import Path
 
-from tests.bench import bench_corpus, bench_crash, bench_hostile, bench_ingest, bench_lmtp, bench_parse, bench_stored
+from tests.bench import bench_corpus, bench_crash, bench_fuzz, bench_hostile, bench_ingest, bench_lmtp, bench_parse, bench_stored
 from tests.conftest import shared_dir
 
-BENCHMARKS = ("corpus", "parse", "lmtp", "ingest", "ingest-stored", "crash", "hostile")
+BENCHMARKS = ("corpus", "parse", "lmtp", "ingest", "ingest-stored", "crash", "hostile", "fuzz")
 
 
 def main() -> None:
@@ -40,6 +41,9 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=100_000, help="parse: recipient blocks of the large DSN timed on its own")
     parser.add_argument("--case", action="append", metavar="WORD", help="hostile: only the cases whose name contains WORD (repeatable)")
     parser.add_argument("--stored", type=int, default=1_000_000, help="ingest-stored: bounces in the pre-filled database")
+    parser.add_argument("--inputs", type=int, default=100_000, help="fuzz: inputs in all, shared among the targets (default: 10^5)")
+    parser.add_argument("--targets", default=",".join(bench_fuzz.SHARES), help=f"fuzz: the targets to run (default: {','.join(bench_fuzz.SHARES)})")
+    parser.add_argument("--atheris", action="store_true", help="fuzz: let atheris (libFuzzer) choose the bytes hypothesis turns into inputs")
     args = parser.parse_args()
     which = args.which or list(BENCHMARKS)
     unknown = set(which) - set(BENCHMARKS)
@@ -66,6 +70,12 @@ def main() -> None:
         raise SystemExit("crash: the database does not match the ledger (PROBLEM lines above)")
     if "hostile" in which:
         asyncio.run(bench_hostile.run(args.case))
+    if "fuzz" in which:
+        targets = [t for t in args.targets.split(",") if t]
+        if set(targets) - set(bench_fuzz.SHARES):
+            parser.error(f"unknown fuzz target(s): {', '.join(sorted(set(targets) - set(bench_fuzz.SHARES)))}")
+        if not bench_fuzz.run(args.inputs, targets, args.atheris):
+            raise SystemExit("fuzz: a target failed (FAILED lines above)")
 
 
 main()

@@ -83,7 +83,8 @@ def _groups(blocks: list[Message]) -> list[dict[str, str]]:
                 groups.append(group)
                 group = {}
             group.setdefault(key, value)
-        groups.append(group)
+        if group:  # an empty block (blank lines in a row) names nothing: no dict for each of them
+            groups.append(group)
     return groups
 
 

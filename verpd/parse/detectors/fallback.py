@@ -48,6 +48,7 @@ detector claimed (it refuses auto-replies and challenges itself).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 
 from verpd.model import RecipientFacts, ReportKind
 from verpd.parse.message.mail import FEEDBACK_REPORT_TYPES, Mail
@@ -129,15 +130,23 @@ _FAILURE_WORDS = LazyPattern(
     r"\b(?:was|were|has|have|been)\s+not\b|\bnot\s+(?:be(?:en)?\s+)?(?:relayed|delivered|sent|accepted)|could\s+not|couldn't|cannot|can't|unable|fail|error|not\s+(?:be\s+)?delivered|undeliver|reject|refus|denied|unknown|invalid|does\s*n[o']t\s+exist|no\s+such|not\s+found|bounced|problem",
     re.IGNORECASE,
 )
-_ERROR_AFTER = LazyPattern(
-    r"""^[>"')\]]*+\s*+(?:\.\.\.|:|-|,)?\s*+(?:[45]\d\d\b|[45]\.\d{1,3}\.\d{1,3}|user\s+unknown|unknown|no\s+such|not\s+found|does\s*n[o']t\s+exist|invalid|rejected|refused|mailbox|quota|disabled|not\s+listed|host\s+unknown)""",
+_ERROR_AFTER = LazyPattern(  # matched at the end of an address (``match(line, pos)``: no ``^``)
+    r"""[>"')\]]*+\s*+(?:\.\.\.|:|-|,)?\s*+(?:[45]\d\d\b|[45]\.\d{1,3}\.\d{1,3}|user\s+unknown|unknown|no\s+such|not\s+found|does\s*n[o']t\s+exist|invalid|rejected|refused|mailbox|quota|disabled|not\s+listed|host\s+unknown)""",
     re.IGNORECASE,
 )
 _SENDER_BEFORE = LazyPattern(r"(?:\bfrom|sender|(?:sent|written|originated)\s+by|envelope-from|mail\s+from|reply-to|return-path|errors-to|message-id|msgid)\s*:?\s*[<\"'(\[]*\s*$", re.IGNORECASE)
 _CONTACT_BEFORE = LazyPattern(r"(?:\bcontact|write\s+to|send\s+(?:an?\s+)?(?:e-?mail|message|mail)\s+to|assistance|questions?)\b[^.]{0,30}?(?:\bat\b)?\s*:?\s*[<\"'(\[]*\s*$", re.IGNORECASE)
 _FAILED_LABEL_BEFORE = LazyPattern(r"\b(?:fail(?:ed|ure|s)?|errors?|undeliverable|undelivered|rejected|refused|unknown|invalid|bounced)\b[^.:;@]{0,40}:\s*[<\"'(\[]*\s*$", re.IGNORECASE)
 _CODE = LazyPattern(r"(?<![\d.:/-])[245]\d\d(?![\d.:/])|(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.])")
-_SUMMARY_FIELD = LazyPattern(r"^\s*(?:to|cc|bcc)\s*:\s*[<\"']*\s*$", re.IGNORECASE)  # the original's To: quoted in a report
+_SUMMARY_FIELD = LazyPattern(r"^\s*+(?:to|cc|bcc)\s*+:\s*+[<\"']*+\s*+$", re.IGNORECASE)  # the original's To: quoted in a report
+# The *_BEFORE patterns end at an address: a run of blanks, colons and brackets, and before
+# it a label of a few words (at most ~60 characters, with the filler some of them allow).
+# They are searched in that run and the _REACH characters before it, never in the whole
+# text before the address: a line naming thousands of addresses took time quadratic in its
+# length (a 116 kB line, 94 s). Only a label whose words are split by more blanks than
+# that ("sent", 100 spaces, "by") is no longer seen.
+_REACH = 120
+_LABEL_TAIL = frozenset(":<\"'([")
 _SECTION = LazyPattern(r"^\s*[-=_*#|~+]{3,}")
 _LABEL_ONLY = LazyPattern(r"^\s*[^.!?]{0,60}:\s*$")
 
@@ -171,7 +180,10 @@ class FallbackDetector:
                 mode, listed = "delayed" if _DELAY.search(sentence) else "permanent" if _PERMANENT.search(sentence) else "failed", 0
             elif i == paragraph_start and listed and "@" not in line and not _SECTION.match(line):
                 mode = None  # prose after the list: the list is over
-            for address, diagnostic in _failed_on_line(lines, i, paragraph_start, mode, own):
+            def known(key: str) -> bool:
+                return key in found or len(found) >= MAX_RECIPIENTS
+
+            for address, diagnostic in _failed_on_line(lines, i, paragraph_start, mode, own, known):
                 listed += 1
                 key = address.lower()
                 if key in found or len(found) >= MAX_RECIPIENTS:
@@ -212,12 +224,18 @@ def _daemon_sender(sender: str) -> bool:
 
 
 
-def _failed_on_line(lines: list[str], i: int, paragraph_start: int, mode: str | None, own: set[str]) -> list[tuple[str, str]]:
-    """The failed addresses line ``i`` names, each with the error text next to it."""
+def _failed_on_line(
+    lines: list[str], i: int, paragraph_start: int, mode: str | None, own: set[str], known: Callable[[str], bool]
+) -> Iterator[tuple[str, str]]:
+    """The failed addresses line ``i`` names, each with the error text next to it.
+
+    An address ``known`` says is taken already (or that there is no room for) comes
+    with no error text: it is not looked for, so a line repeating addresses costs no
+    search of the line per address.
+    """
     line = lines[i]
     if "@" not in line:
-        return []
-    found = []
+        return
     leading = _LEADING.match(line)
     if leading:
         address, rest = leading.group(1), leading.group(2)
@@ -228,21 +246,35 @@ def _failed_on_line(lines: list[str], i: int, paragraph_start: int, mode: str | 
             rest = rest.lstrip(":.,;- ")
             diagnostic = _around(lines, i, paragraph_start, rest, address)
             if mode in ("failed", "permanent", "delayed") or _has_error(rest, weak=True) or _has_error(diagnostic, weak=True):
-                found.append((address, diagnostic or rest))
-        if found or mode == "success":
-            return found
-    for m in ADDRESS.finditer(line):
+                yield address, diagnostic or rest
+                return
+        if mode == "success":
+            return
+    failure_words: bool | None = None  # whether the line (and the next) speaks of a failure: asked once per line
+    for n, m in enumerate(ADDRESS.finditer(line)):
         address = m.group(0).rstrip(".")
         if not _usable(address, own):
             continue
-        before, after = line[: m.start()], line[m.end() :]
-        if _SENDER_BEFORE.search(before) or _CONTACT_BEFORE.search(before) or _SUMMARY_FIELD.match(before):
+        start, end = _reach(line, m.start()), m.start()
+        if (_SENDER_BEFORE.search(line, start, end) or _CONTACT_BEFORE.search(line, start, end)
+                or (n == 0 and _SUMMARY_FIELD.match(line, 0, end))):  # only the first address can have no other before it
             continue
-        sentence = line if i + 1 >= len(lines) else f"{line} {lines[i + 1]}"  # "Your message to: bob@..." / "was blocked by ..."
-        targeted = (_TARGET_BEFORE.search(before) and _FAILURE_WORDS.search(sentence)) or _FAILED_LABEL_BEFORE.search(before)
-        if targeted or _ERROR_AFTER.match(after):
-            found.append((address, _around(lines, i, paragraph_start, line.strip(), address)))
-    return found
+        targeted = bool(_FAILED_LABEL_BEFORE.search(line, start, end))
+        if not targeted and _TARGET_BEFORE.search(line, start, end):  # "Your message to: bob@..." / "was blocked by ..."
+            if failure_words is None:
+                sentence = line if i + 1 >= len(lines) else f"{line} {lines[i + 1]}"
+                failure_words = bool(_FAILURE_WORDS.search(sentence))
+            targeted = failure_words
+        if targeted or _ERROR_AFTER.match(line, m.end()):
+            yield address, "" if known(address.lower()) else _around(lines, i, paragraph_start, line.strip(), address)
+
+
+def _reach(line: str, end: int) -> int:
+    """Where a *_BEFORE pattern's match that ends at ``end`` can start (see _REACH)."""
+    k = end
+    while k and (line[k - 1].isspace() or line[k - 1] in _LABEL_TAIL):
+        k -= 1
+    return max(0, k - _REACH)
 
 
 def _usable(address: str, own: set[str]) -> bool:

@@ -228,9 +228,12 @@ def _message(text: str, start: int, end: int, depth: int, default_type: str = "t
 
 
 # A header block every line of which is a field or a continuation, ended by an empty line
-# or by the end of the text (a delivery-status block, a part with headers only).
-_PLAIN_BLOCK = re.compile(r"((?:[\041-\071\073-\176]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+)(?:\n|\Z)")
-_FIELD = re.compile(r"([\041-\071\073-\176]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)")
+# or by the end of the text (a delivery-status block, a part with headers only). The
+# quantifiers are possessive (nothing after them could match what they gave back): a
+# repeated group otherwise keeps a backtracking record per repetition, about 80 bytes
+# per line, so a header folded over a million short lines cost 100 times its size.
+_PLAIN_BLOCK = re.compile(r"((?:[\041-\071\073-\176]++:[^\n]*+\n(?:[ \t][^\n]*+\n)*+)++)(?:\n|\Z)")
+_FIELD = re.compile(r"([\041-\071\073-\176]++):[ \t]*+([^\n]*+(?:\n[ \t][^\n]*+)*+)")
 _LINES = re.compile(r"[^\n]*\n|[^\n]+$")
 
 
@@ -388,15 +391,23 @@ def _delivery_status(text: str, start: int, end: int, depth: int) -> list[Messag
 
     A block ends at an empty line; that line is consumed, and unless the body ends
     there another block follows (so two empty lines in a row make an empty block).
+    Every empty block of the part is one and the same (nothing changes a block): a
+    Message of its own for each cost 380 times the size of a part of blank lines.
     """
     lines = _LINES.findall(text, start, end)  # not str.splitlines(): it also splits at \v, \f and other separators
     blocks = []
+    empty: Message | None = None
     i = 0
     while True:
         start = i
         while i < len(lines) and lines[i] != "\n":
             i += 1
-        blocks.append(_block("".join(lines[start:i]), depth + 1))
+        if i > start:
+            blocks.append(_block("".join(lines[start:i]), depth + 1))
+        else:
+            if empty is None:  # (not "empty or ...": a Message without headers is false)
+                empty = _block("", depth + 1)
+            blocks.append(empty)
         i += 1  # the empty line that ended the block (or nothing, at the end)
         if i >= len(lines):
             return blocks
