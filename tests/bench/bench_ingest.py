@@ -14,6 +14,7 @@ least 0.6 at 10 sessions; this benchmark states where we are.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -53,6 +54,12 @@ async def _drive(port: int, sessions: int, messages: int, addresses: Callable[[i
     return per_session * sessions / (time.perf_counter() - started), sorted(latencies)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (all its threads), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -84,11 +91,15 @@ async def run(messages: int = 2000) -> None:
         try:
             for sessions in (1, 10):
                 count = messages if sessions > 1 else messages // 4
+                before = _cpu_seconds(bare.pid)
                 bare_rate, bare_lat = await _drive(bare_port, sessions, count, fresh)
+                bare_cpu = (_cpu_seconds(bare.pid) - before) / count
+                before = _cpu_seconds(process.proc.pid)
                 rate, lat = await _drive(port, sessions, count, fresh)
+                cpu = (_cpu_seconds(process.proc.pid) - before) / count
                 print(f"ingest: {sessions:>2} session(s): bare aiosmtpd {bare_rate:7.0f} msg/s (p50 {statistics.median(bare_lat) * 1e3:.1f} ms), "
                       f"verpd {rate:6.0f} msg/s (p50 {statistics.median(lat) * 1e3:.1f} ms, p99 {lat[int(len(lat) * 0.99)] * 1e3:.1f} ms): "
-                      f"ratio {rate / bare_rate:.3f}")
+                      f"ratio {rate / bare_rate:.3f}; CPU per message bare {bare_cpu * 1e6:.0f} us, verpd {cpu * 1e6:.0f} us")
             print(f"ingest: verpd peak RSS {_peak_rss_mib(process.proc.pid):.1f} MiB (SQLite WAL, synchronous=FULL; issue 10 asks ratio >= 0.6 at 10 sessions)")
         finally:
             bare.terminate()
