@@ -497,3 +497,26 @@ def test_action_and_tenant_settings_are_validated_with_a_fix(data: dict, key: st
     messages = [p.message for p in raised.value.problems if p.path == key]
     assert messages, f"no problem for {key}: {raised.value}"
     assert all(f in messages[0] for f in fragments), messages[0]
+
+
+# --- server.write_wait ----------------------------------------------------------------
+
+
+def test_server_write_wait_defaults_to_five_seconds_and_can_be_set(tmp_path: Path) -> None:
+    """server.write_wait (how long a message waits for the database write path before 451 4.3.2) is 5 s unless set."""
+    assert config_module.load(write(tmp_path, render()), environ={}).server.write_wait == 5
+    assert config_module.load(write(tmp_path, render({"server": {"write_wait": '"2s"'}})), environ={}).server.write_wait == 2
+
+
+@pytest.mark.parametrize(("literal", "fragments"), [
+    pytest.param("0", ["at least one second", '"5s"'], id="zero"),
+    pytest.param('"0s"', ["at least one second", '"5s"'], id="zero-seconds"),
+    pytest.param('"0.5s"', ["at least one second"], id="under-a-second"),  # durations are whole seconds: 0.5s is 0
+    pytest.param("-1", ["at least 0", "got -1"], id="negative"),  # the duration parser's own refusal
+    pytest.param('"soon"', ['"7d"', "'soon'"], id="not-a-duration"),
+])
+def test_server_write_wait_under_one_second_is_refused_at_its_key(tmp_path: Path, literal: str, fragments: list[str]) -> None:
+    """A write_wait of zero (every message busy at once), below a second or negative is a ConfigError at server.write_wait saying what is allowed."""
+    error = load_error(write(tmp_path, render({"server": {"write_wait": literal}})))
+    message = problem_at(error, "server.write_wait").message
+    assert all(fragment in message for fragment in fragments), message

@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from verpd import dkim, log as log_module, systemd
 from verpd import store as store_module
 from verpd.config import Config, HostPort
-from verpd.errors import StartupError
+from verpd.errors import StartupError, StoreError
 from verpd.http import HttpIntake
 from verpd.lmtp import BounceHandler, ConnectionLimit, VerpdLMTP, VerpdSMTP, protocol_factory
 from verpd.actions.command import CommandRunner
@@ -203,11 +203,13 @@ class Daemon:
         return bool(self.handler.in_flight) or any(s.transport is not None for s in self.sessions)
 
     async def database_answers(self, timeout: float) -> bool:
-        """Whether the database answers ``SELECT 1`` within ``timeout`` seconds (the watchdog's health check)."""
+        """Whether the write path runs ``SELECT 1`` in a write transaction within ``timeout`` seconds (the watchdog's health
+        check): it fails while the database is down, while another program holds SQLite's write lock, and while the
+        writer itself is stuck (a dead disk), each a state in which no bounce can be recorded."""
         try:
-            async with asyncio.timeout(timeout), self.engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
-        except (OSError, SQLAlchemyError, TimeoutError) as e:
+            async with asyncio.timeout(timeout):
+                await self.store.run(lambda tx: tx.conn.execute(sa.text("SELECT 1")), wait=timeout)
+        except (OSError, SQLAlchemyError, StoreError, TimeoutError) as e:
             log.warning("database.unanswered", error=str(e) or type(e).__name__)
             return False
         return True

@@ -107,7 +107,8 @@ class OutboxWorker:
                 log.error("outbox.store_error", error=str(e))
                 due = None
             timeout = IDLE_POLL if due is None else max(0.0, (due - self.clock()).total_seconds())
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=min(timeout, IDLE_POLL))
+            try:  # asyncio.timeout, not wait_for: 3.11's wait_for swallows a cancellation that meets a wake, and stop() would hang
+                async with asyncio.timeout(min(timeout, IDLE_POLL)):
+                    await self._wake.wait()
             except TimeoutError:
                 pass

@@ -283,6 +283,10 @@ def create_engine(
 _BUSY_TIMEOUT: weakref.WeakKeyDictionary[sa.Engine, float] = weakref.WeakKeyDictionary()
 
 
+# The execution option that marks a connection as a reader: on SQLite its transactions begin deferred.
+READ_ONLY = "verpd_read_only"
+
+
 def _sqlite_pragmas(engine: sa.Engine, busy_timeout: float) -> None:
     """WAL, synchronous=FULL and the busy timeout on every connection; BEGIN IMMEDIATE for every transaction."""
 
@@ -297,7 +301,8 @@ def _sqlite_pragmas(engine: sa.Engine, busy_timeout: float) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads (READ_ONLY) start a deferred transaction: they never wait for, nor hold up, the write lock.
+        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def _sqlite_writer_engine(engine: AsyncEngine) -> sa.Engine:
@@ -369,6 +374,7 @@ async def schema_status(engine: AsyncEngine) -> SchemaStatus:
     """The schema's state with its revision, this verpd's head, and what an earlier verpd's tables lack."""
     try:
         async with engine.connect() as conn:
+            await conn.execution_options(**{READ_ONLY: True})
             return await conn.run_sync(migrations.status)
     except SQLAlchemyError as e:
         raise StoreError(f"cannot read the schema: {_describe(e)}") from e
@@ -465,6 +471,8 @@ class Store:
                 result = await conn.run_sync(lambda sync: work(Transaction(sync, insert)))
         except SQLAlchemyError as e:
             raise StoreError(_describe(e)) from e
+        except TimeoutError as e:  # asyncpg's client-side command_timeout (database.statement_timeout)
+            raise StoreError(f"the database did not answer within database.statement_timeout ({e or 'timeout'})") from e
         metrics.DB_COMMIT_SECONDS.observe(time.perf_counter() - started)
         return result
 
@@ -605,6 +613,7 @@ class Store:
     async def _rows(self, query: sa.Select[Any]) -> list[dict[str, Any]]:
         try:
             async with self.engine.connect() as conn:
+                await conn.execution_options(**{READ_ONLY: True})
                 result = await conn.execute(query)
                 return [dict(row._mapping) for row in result]
         except SQLAlchemyError as e:
@@ -915,6 +924,7 @@ async def copy_database(source: AsyncEngine, target: AsyncEngine, *, batch: int 
                 if last is not None:
                     query = query.where(sa.tuple_(*keys) > sa.tuple_(*last)) if len(keys) > 1 else query.where(keys[0] > last[0])
                 async with source.connect() as conn:
+                    await conn.execution_options(**{READ_ONLY: True})
                     rows = [dict(r._mapping) for r in await conn.execute(query)]
                 if not rows:
                     break

@@ -11,7 +11,8 @@ statement). Nothing waits for a batch to fill: a unit alone is committed at once
 Every unit still commits or fails on its own terms:
 
 - a unit's own exception (a bug, a constraint it broke) rolls the batch back, fails that
-  unit alone and runs the others again in a fresh transaction;
+  unit alone and runs the others again in a fresh transaction; a database error of its own
+  (``IntegrityError``...) reaches its caller as :class:`~verpd.errors.StoreError`, as on PostgreSQL;
 - a failure of the database itself (locked past ``busy_timeout``, disk full, I/O error:
   SQLAlchemy's ``OperationalError``) or of the COMMIT fails the whole batch: nothing of it
   was written, each caller answers 451 and the MTA retries;
@@ -61,6 +62,15 @@ class _UnitFailed(Exception):
 def describe(error: SQLAlchemyError) -> str:
     """The first line of the database's own message (no SQL, no parameters)."""
     return str(getattr(error, "orig", None) or error).splitlines()[0]
+
+
+def _own_error(error: BaseException) -> BaseException:
+    """What the caller of a unit that failed alone gets: a database error as StoreError (every store error is one), anything else as it is."""
+    if not isinstance(error, SQLAlchemyError):
+        return error
+    wrapped = StoreError(describe(error))
+    wrapped.__cause__ = error
+    return wrapped
 
 
 class GroupWriter:
@@ -142,7 +152,7 @@ class GroupWriter:
                         except Exception as e:  # this unit's own failure: the others run again without it
                             raise _UnitFailed(index, e) from e
             except _UnitFailed as failed:
-                results[failed.index] = (False, failed.error)
+                results[failed.index] = (False, _own_error(failed.error))
                 pending.remove(failed.index)
                 continue
             except SQLAlchemyError as e:
@@ -160,7 +170,10 @@ class GroupWriter:
         if self._released:
             return
         self._closed = self._released = True
-        self._thread.submit(self.engine.dispose)
+        try:
+            self._thread.submit(self.engine.dispose)
+        except RuntimeError:  # called at interpreter exit: the thread is already stopped, and the process closes the file
+            pass
         self._thread.shutdown(wait=False)
 
     async def close(self) -> None:
