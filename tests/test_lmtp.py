@@ -351,3 +351,20 @@ def test_the_readme_reply_table_names_every_reply_verpd_gives() -> None:
     replies |= set(lmtp._RCPT_REJECTIONS.values()) | set(lmtp._DATA_OK.values()) | set(lmtp._ENGINE_REPLIES.values())
     codes = {" ".join(reply.split()[:2]) for reply in replies}
     assert len(codes) >= 12 and [c for c in sorted(codes) if f"`{c}" not in table] == []
+
+
+async def test_an_unknown_command_is_never_echoed_back_unprintable_or_over_512_octets(make_daemon, tmp_path: Path) -> None:
+    """aiosmtpd quotes an unknown command in its 500 reply: verpd sends that line as printable ASCII of at most
+    512 octets with its CRLF (RFC 5321 §4.2, §4.5.3.1.5), whatever the client sent (a bare CR, NUL, 8-bit, 500 bytes)."""
+    daemon = await make_daemon(make_config(tmp_path))
+    port = daemon.bound()[0].port
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        await reader.readline()  # greeting
+        writer.write(b"XYZZY a\rb\x00c\xc3\xa9" + b"d" * 500 + b"\r\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 10)
+        assert line.startswith(b"500 ") and line.endswith(b"\r\n") and len(line) <= 512, line
+        assert all(0x20 <= byte <= 0x7E for byte in line[:-2]), line
+    finally:
+        writer.close()

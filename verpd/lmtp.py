@@ -169,6 +169,18 @@ class BounceHandler:
         return TEMPFAIL
 
 
+# aiosmtpd quotes a client's unknown command in its 500 reply as received: control and 8-bit
+# characters (a bare CR too) and up to a whole line. A reply line is printable ASCII and at most 512 octets
+# (RFC 5321 §4.2, §4.5.3.1.5); found by fuzzing.
+_UNSENDABLE = re.compile(r"[^\x20-\x7e\r\n]|\r(?!\n)|(?<!\r)\n|[^\r\n]{511}")
+_CONTROL = re.compile(r"[^\x20-\x7e]")
+
+
+def _sendable(status: str) -> str:
+    """``status`` with each line's control and non-ASCII characters as "?" and each line cut to 510 characters."""
+    return "\r\n".join(_CONTROL.sub("?", line)[:510] for line in status.split("\r\n"))
+
+
 def _accepted(envelope: Envelope) -> list[VerpAddress]:
     """The decoded VERP addresses accepted so far in this transaction (stored on the envelope)."""
     accepted: list[VerpAddress] | None = getattr(envelope, "verpd_accepted", None)
@@ -215,6 +227,14 @@ class _DataReplies:
     def _protocol_name(self) -> str:
         return "lmtp" if self.per_recipient else "smtp"
 
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's address parser, with CPython's IndexError on a bare ``<`` or ``a@`` (found by fuzzing) read as the
+        malformed address it is: ``553 5.1.3``, a client error that counts toward max_errors, not our 451."""
+        try:
+            return super()._getaddr(arg)  # type: ignore[misc,no-any-return]
+        except IndexError:
+            return None, None
+
     async def smtp_DATA(self, arg: str) -> None:
         envelope = self.envelope  # type: ignore[attr-defined]
         self._data_replies = len(envelope.rcpt_tos) if self.per_recipient and envelope else 1
@@ -233,6 +253,8 @@ class _DataReplies:
                 status = "\r\n".join([_ENGINE_REPLIES.get(code, TEMPFAIL)] * max(1, self._data_replies))
         elif isinstance(status, str) and status.startswith("354"):
             self._awaiting_data_end = True
+        elif isinstance(status, str) and _UNSENDABLE.search(status):
+            status = _sendable(status)
         await super().push(status)  # type: ignore[misc]
 
 
