@@ -31,7 +31,6 @@ import base64
 import email
 import email.parser
 import email.policy
-import gc
 import logging
 import os
 import quopri
@@ -59,7 +58,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 
 from tests.conftest import FIXTURES, VERP_DOMAIN, FakeClock, make_config, shared_dir, verp_address
 from tests.messages import dsn
-from tests.test_parse_linear import MAX_RATIO
+from tests.test_parse_linear import MAX_RATIO, gc_paused
 from verpd.classify import HARD_REASONS, NOT_FAILURES, classify
 from verpd.classify.tables import TABLES
 from verpd.config import Config, Secret, VerpConfig
@@ -120,16 +119,6 @@ def time_limit(seconds: float, what: str) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 # --- the parse target ---------------------------------------------------------------------

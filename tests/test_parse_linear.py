@@ -381,7 +381,8 @@ SHAPES: list[tuple[str, Shape, int, str | None]] = [
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
+    """Collect now, then no collection while timing (tests/fuzz.py uses it too)."""
     gc.collect()
     gc.disable()
     try:
@@ -402,7 +403,7 @@ def test_eight_times_the_input_takes_about_eight_times_as_long(build: Shape, n: 
     """Parsing the shape at 8 n takes well under 64 times as long as at n (quadratic work would)."""
     small, large = build(n), build(8 * n)
     best_small = best_large = float("inf")
-    with _gc_paused():
+    with gc_paused():
         for runs in (2, 2):  # alternated, so that a slow moment of the machine weighs on both sizes
             for _ in range(runs):
                 best_small = min(best_small, _seconds(small)[0])

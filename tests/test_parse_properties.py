@@ -13,11 +13,22 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.conftest import FIXTURES
 from verpd.classify import classify
+from verpd.model import Report
 from verpd.parse import parse
 
 EXAMPLES = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PER_MESSAGE_LIMIT = 5  # seconds: far beyond any message's parse time, so only a hang trips it
 SEEDS = [p.read_bytes() for p in sorted((FIXTURES / "detectors").glob("*.eml"))]
+
+
+def parsed_with_peak(raw: bytes) -> tuple[Report, int]:
+    """``parse(raw)`` and the peak of memory it allocated (tracemalloc), in bytes."""
+    tracemalloc.start()
+    try:
+        report = parse(raw)
+        return report, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 @contextmanager
@@ -112,12 +123,7 @@ def test_memory_for_a_huge_nested_attachment_stays_a_small_multiple_of_its_size(
         b"--C\nContent-Type: text/plain\n\nhello\n"
         b"--C\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n" + attachment + b"--C--\n--B--\n"
     )
-    tracemalloc.start()
-    try:
-        report = parse(raw)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    report, peak = parsed_with_peak(raw)
     assert [f.address for f in report.recipients] == ["user@example.org"]
     assert peak <= 8 * len(raw), f"peak {peak / 1e6:.1f} MB for {len(raw) / 1e6:.1f} MB"
 
@@ -129,12 +135,7 @@ def test_memory_for_deep_nesting_does_not_grow_with_the_depth() -> None:
     """
     levels = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i) for i in range(60))
     raw = b"From: MAILER-DAEMON@example.com\nSubject: x\n" + levels + b"\n" + (b"A" * 76 + b"\n") * 14_000
-    tracemalloc.start()
-    try:
-        parse(raw)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    _, peak = parsed_with_peak(raw)
     assert peak <= 8 * len(raw), f"peak {peak / 1e6:.1f} MB for {len(raw) / 1e6:.1f} MB"
 
 
@@ -145,12 +146,7 @@ def test_memory_for_a_header_folded_over_many_lines_stays_a_small_multiple_of_it
     record per continuation line, and such a megabyte header peaked at 100 times its size.
     """
     raw = b"From: MAILER-DAEMON@example.com\nSubject: x\nX-Long: " + b"\n " * 500_000 + b"\n\nbody\n"
-    tracemalloc.start()
-    try:
-        parse(raw)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    _, peak = parsed_with_peak(raw)
     assert peak <= 8 * len(raw), f"peak {peak / 1e6:.1f} MB for {len(raw) / 1e6:.1f} MB"
 
 
@@ -165,10 +161,5 @@ def test_memory_for_a_delivery_status_part_of_blank_lines_stays_a_small_multiple
         b"Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n"
         b"--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n" + b"\n" * 100_000 + b"--B--\n"
     )
-    tracemalloc.start()
-    try:
-        parse(raw)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    _, peak = parsed_with_peak(raw)
     assert peak <= 32 * len(raw), f"peak {peak / 1e6:.1f} MB for {len(raw) / 1e6:.1f} MB"
